@@ -1,0 +1,109 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else as JSON in its header.
+
+A state tree may hold dicts (any int/str keys), lists, tuples, None, bool, int, float, str,
+torch tensors and numpy arrays: that covers module, optimizer, scheduler and RNG states.
+Files are written atomically, so a run killed mid-save keeps its previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .errors import UserError
+from .io import atomic_path
+
+FORMAT = "dldiy-checkpoint/1"
+
+
+class CheckpointError(UserError):
+    """Missing, corrupt or incompatible checkpoint."""
+
+
+def _encode(obj: Any, tensors: dict[str, torch.Tensor], key: str) -> Any:
+    """Replace tensors/arrays by references into ``tensors``; keep JSON types; mark the rest."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (int, float)):
+        return obj if not isinstance(obj, float) or np.isfinite(obj) else {"__float__": repr(obj)}
+    if isinstance(obj, torch.Tensor):
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, np.ndarray):
+        dtype = obj.dtype.str
+        arr = obj.astype(np.int64) if obj.dtype in (np.uint32, np.uint16) else obj
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(arr)).clone()
+        return {"__ndarray__": key, "dtype": dtype}
+    if isinstance(obj, np.generic):
+        return _encode(obj.item(), tensors, key)
+    if isinstance(obj, (list, tuple)):
+        items = [_encode(v, tensors, f"{key}/{i}") for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else {"__tuple__": items}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, tensors, f"{key}/{k}") for k, v in obj.items()}
+        if all(isinstance(k, (str, int)) for k in obj):
+            return {"__items__": [[k, _encode(v, tensors, f"{key}/{k}")] for k, v in obj.items()]}
+    raise TypeError(f"checkpoint state at '{key}': cannot store {type(obj).__name__}")
+
+
+def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if "__ndarray__" in obj:
+        return tensors[obj["__ndarray__"]].numpy().astype(np.dtype(obj["dtype"]))
+    if "__float__" in obj:
+        return float(obj["__float__"])
+    if "__tuple__" in obj:
+        return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+    if "__items__" in obj:
+        return {k: _decode(v, tensors) for k, v in obj["__items__"]}
+    return {k: _decode(v, tensors) for k, v in obj.items()}
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write a state tree to ``path`` (``.safetensors``), atomically."""
+    tensors: dict[str, torch.Tensor] = {}
+    tree = _encode(state, tensors, "")
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "state": json.dumps(tree)})
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a state tree written by :func:`save_checkpoint`; problems are :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open API)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a dldiy checkpoint (format {meta.get('format')!r}, "
+                              f"expected {FORMAT!r})")
+    try:
+        return _decode(json.loads(meta["state"]), tensors)
+    except (KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint header ({e})") from None
+
+
+def load_module_state(module: torch.nn.Module, state: dict, source: str | Path) -> None:
+    """``module.load_state_dict`` with a one-line :class:`CheckpointError` on any mismatch."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())
+        raise CheckpointError(f"{source}: does not fit the model ({detail[:300]})") from None

@@ -1,0 +1,58 @@
+"""Distributed data parallel under ``torchrun``: process group, rank and reductions.
+
+Launch any dldiy training command with ``torchrun --nproc_per_node N -m PACKAGE train ...``;
+the Trainer finds the environment torchrun sets and wraps the model in
+``DistributedDataParallel`` (gloo on CPU, nccl on CUDA).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", 1))
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else int(os.environ.get("RANK", 0))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group torchrun describes; False (and nothing done) for one process."""
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    return True
+
+
+def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over all processes (identity for one process)."""
+    if not dist.is_initialized():
+        return values
+    values = values.clone()
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values / dist.get_world_size()
+
+
+def all_gather_tensor(t: torch.Tensor) -> list[torch.Tensor]:
+    """Every process's copy of a same-shaped tensor, in rank order."""
+    if not dist.is_initialized():
+        return [t]
+    out = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, t)
+    return out
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
