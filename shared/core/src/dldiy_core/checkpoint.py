@@ -81,7 +81,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a state tree written by :func:`save_checkpoint`; problems are :class:`CheckpointError`."""
+    """Read a state tree written by :func:`save_checkpoint` (problems: :class:`CheckpointError`)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")

@@ -45,7 +45,7 @@ class TensorData(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return tuple(t[i] for t in self.tensors)
 
-    def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, ...]:
+    def __getitems__(self, idx: list[int] | np.ndarray) -> tuple[torch.Tensor, ...]:
         index = torch.as_tensor(idx)
         return tuple(t[index] for t in self.tensors)
 
@@ -75,14 +75,14 @@ class DatasetBatches:
         full, rest = divmod(self.n, self.batch_size)
         return full + int(rest >= self.world and not self.drop_last)
 
-    def _indices(self, epoch: int) -> list[list[int]]:
+    def _indices(self, epoch: int) -> list[np.ndarray]:
         order = (np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle
                  else np.arange(self.n))
         out = []
         for b in range(self.num_batches(epoch)):
             batch = order[b * self.batch_size:(b + 1) * self.batch_size]
             batch = batch[:len(batch) - len(batch) % self.world]
-            out.append(batch[self.rank::self.world].tolist())
+            out.append(batch[self.rank::self.world])
         return out
 
     def _collate(self, items: Any) -> Any:
@@ -91,11 +91,12 @@ class DatasetBatches:
     def batches(self, epoch: int, start: int) -> Iterator[Any]:
         index = self._indices(epoch)[start:]
         if self.num_workers > 0:
-            yield from DataLoader(self.dataset, batch_sampler=index, num_workers=self.num_workers,
+            yield from DataLoader(self.dataset, batch_sampler=[b.tolist() for b in index],
+                                  num_workers=self.num_workers,
                                   collate_fn=self._collate, persistent_workers=False)
         elif self._fetch_many:
             for idx in index:
                 yield self._fetch_many(idx)
         else:
             for idx in index:
-                yield default_collate([self.dataset[i] for i in idx])
+                yield default_collate([self.dataset[int(i)] for i in idx])

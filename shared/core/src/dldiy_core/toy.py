@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainer.hooks.append(Delay(args.step_delay))
     history = trainer.fit(data, resume=args.resume)
     if trainer.rank == 0:
-        last = [h for h in history if h["kind"] == "train"][-1:] or [{}]
-        print(f"trained {trainer.state.step} steps; last loss {last[0].get('loss', float('nan')):.5f}"
-              f"; checkpoint {trainer.checkpoint_path}")
+        losses = [h["loss"] for h in history if h["kind"] == "train"] or [float("nan")]
+        print(f"trained {trainer.state.step} steps; last loss {losses[-1]:.5f}; "
+              f"checkpoint {trainer.checkpoint_path}")
     return 0

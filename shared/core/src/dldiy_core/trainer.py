@@ -172,7 +172,8 @@ class Trainer:
                 for name, obj in self.stateful.items():
                     obj.load_state_dict(ck["stateful"][name])
             except (ValueError, RuntimeError, KeyError) as e:
-                raise CheckpointError(f"{path}: does not fit the optimizer or state ({e})") from None
+                raise CheckpointError(f"{path}: does not fit the optimizer or state ({e})"
+                                      ) from None
             t = ck["trainer"]
             self.state = TrainState(step=t["step"], epoch=t["epoch"], batch=t["batch"])
             self._window, self._sums = t["window"], dict(t["sums"])
@@ -231,7 +232,9 @@ class Trainer:
 
     def train_step(self, batch: Any) -> None:
         """One optimizer step on ``batch``; metrics go to the running window."""
-        out = self.loss_fn(self.ddp_model, self._to_device(batch))
+        if self.device.type != "cpu":
+            batch = self._to_device(batch)
+        out = self.loss_fn(self.ddp_model, batch)
         loss, metrics = (out, {}) if isinstance(out, torch.Tensor) else out
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,111 @@
+"""Shared helpers of the repository tools: where things are, which packages exist, how to run.
+
+Standard library only: tools/test, tools/demo and tools/bench start under any python3.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+TOOLS = Path(__file__).resolve().parent
+REPO = TOOLS.parent
+VENV = Path(os.environ.get("DLDIY_VENV", REPO / ".venv"))
+
+
+@dataclass(frozen=True)
+class Package:
+    """One installable project of the monorepo (core or a paper package)."""
+
+    name: str       # short name: "core", "catalyzer", "imagenet-bias"
+    dist: str       # distribution: "dldiy-core"
+    module: str     # import name: "dldiy_core"
+    path: Path
+    debian: tuple[str, ...]
+
+    @property
+    def tests(self) -> Path:
+        return self.path / "tests"
+
+
+def read_package(path: Path) -> Package:
+    meta = tomllib.loads((path / "pyproject.toml").read_text())
+    dist = meta["project"]["name"]
+    name = dist.removeprefix("dldiy-")
+    debian = tuple(meta.get("tool", {}).get("dldiy", {}).get("debian", []))
+    return Package(name, dist, dist.replace("-", "_"), path, debian)
+
+
+def packages(root: Path = REPO, core: bool = True) -> list[Package]:
+    """Core first (when ``core``), then every ``packages/*`` with a pyproject.toml, by name."""
+    found = sorted(p.parent for p in (root / "packages").glob("*/pyproject.toml"))
+    core_dir = root / "shared" / "core"
+    head = [core_dir] if core and (core_dir / "pyproject.toml").exists() else []
+    return [read_package(p) for p in head + found]
+
+
+def select(pkgs: list[Package], names: list[str] | None, also: tuple[str, ...] = ()
+           ) -> list[Package]:
+    """The packages named (all when ``names`` is empty); ``also``: other accepted names."""
+    if not names:
+        return pkgs
+    unknown = sorted(set(names) - {p.name for p in pkgs} - set(also))
+    if unknown:
+        sys.exit(f"error: unknown package(s) {', '.join(unknown)} "
+                 f"(known: {', '.join(p.name for p in pkgs)})")
+    return [p for p in pkgs if p.name in names]
+
+
+def venv_bin(name: str) -> str:
+    return str(VENV / "bin" / name)
+
+
+def ensure_setup(skip: bool = False) -> None:
+    """Run tools/setup (quick when nothing changed); exit if it fails."""
+    if skip:
+        return
+    code = subprocess.call([str(TOOLS / "setup"), "--quiet"])
+    if code:
+        sys.exit(f"error: tools/setup failed (exit {code})")
+
+
+def reexec_in_venv(argv: list[str]) -> None:
+    """Continue this tool under the venv's python (to use dldiy_core)."""
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        os.execv(venv_bin("python"), [venv_bin("python"), *argv])
+
+
+@dataclass
+class Run:
+    code: int
+    seconds: float
+    log: Path
+
+
+def run_logged(cmd: list[str], log: Path, cwd: Path = REPO, env: dict | None = None,
+               echo: bool = False) -> Run:
+    """Run ``cmd`` with output to ``log`` (and to the terminal when ``echo``); time it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        if echo:
+            p = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for line in p.stdout:
+                f.write(line)
+                sys.stdout.write(line)
+            code = p.wait()
+        else:
+            code = subprocess.call(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=f,
+                                   stderr=subprocess.STDOUT)
+    return Run(code, time.perf_counter() - t0, log)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
