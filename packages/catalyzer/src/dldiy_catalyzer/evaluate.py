@@ -1,0 +1,124 @@
+"""Recall@R of the true nearest neighbour for the catalyzer and the usual quantizers.
+
+recall@R = fraction of queries whose exact nearest database neighbour is among the first R
+results (section 5). All methods see the same database, training set and queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import faiss
+import numpy as np
+import torch
+
+from .binary import hamming_search, sign_codes
+from .data import Splits
+from .lattice import BITS_TO_R2, ZnCodec
+from .models import embed
+
+log = logging.getLogger(__name__)
+RANKS = (1, 2, 5, 10, 20, 50, 100)
+
+
+def recall_at(ids: np.ndarray, gt: np.ndarray, ranks=RANKS) -> dict[int, float]:
+    """``ids: [nq, >=max(ranks)]`` results, ``gt: [nq, ...]`` exact ids -> {R: recall@R}."""
+    hit = ids == np.asarray(gt)[:, :1]
+    return {r: float(hit[:, :r].any(axis=1).mean()) for r in ranks}
+
+
+def flat_search(xb: np.ndarray, xq: np.ndarray, k: int) -> np.ndarray:
+    """Exact L2 search of ``xq`` among ``xb`` (faiss IndexFlatL2)."""
+    index = faiss.IndexFlatL2(xb.shape[1])
+    index.add(np.ascontiguousarray(xb, dtype=np.float32))
+    return index.search(np.ascontiguousarray(xq, dtype=np.float32), k)[1]
+
+
+def lattice_ids(yb: np.ndarray, yq: np.ndarray, r2: int, k: int) -> np.ndarray:
+    """Database coded on the Zn sphere, queries not quantized (asymmetric search)."""
+    codec = ZnCodec(yb.shape[1], r2)
+    return flat_search(codec.decode(codec.encode(yb)), yq, k)
+
+
+def catalyzer_recalls(net: torch.nn.Module, splits: Splits, codes: str,
+                      k: int = 100) -> dict[str, dict[int, float]]:
+    """``{"lattice64": {1: r, 10: r, 100: r}, ...}`` or ``{"binary64": ...}`` for ``net``."""
+    yb, yq = embed(net, splits.xb).numpy(), embed(net, splits.xq).numpy()
+    k = min(k, len(yb))
+    out = {"catalyzer (float)": recall_at(flat_search(yb, yq, k), splits.gt)}
+    if codes == "lattice":
+        for bits, r2 in BITS_TO_R2.items():
+            out[f"lattice{bits}"] = recall_at(lattice_ids(yb, yq, r2, k), splits.gt)
+    else:
+        bits = yb.shape[1]
+        out[f"binary{bits}"] = recall_at(
+            hamming_search(sign_codes(yb), sign_codes(yq), k), splits.gt)
+    return out
+
+
+def _pad(x: np.ndarray, multiple: int) -> np.ndarray:
+    """Zero-pad dimensions to a multiple (PQ needs d % M == 0; distances are unchanged)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    extra = -x.shape[1] % multiple
+    return np.pad(x, ((0, 0), (0, extra))) if extra else x
+
+
+def faiss_recall(factory: Callable[[int], faiss.Index], splits: Splits, pad: int = 1,
+                 k: int = 100, n_train: int = 100_000) -> dict[int, float]:
+    xt, xb, xq = (_pad(x, pad) for x in (splits.xt[:n_train], splits.xb, splits.xq))
+    index = factory(xb.shape[1])
+    index.train(xt)
+    index.add(xb)
+    return recall_at(index.search(xq, min(k, len(xb)))[1], splits.gt)
+
+
+def projected_lattice_recall(splits: Splits, r2: int, how: str, d_out: int = 24,
+                             k: int = 100) -> dict[int, float]:
+    """The lattice without a catalyzer: PCA or a random rotation to ``d_out``, normalised."""
+    d = splits.d
+    if how == "pca":
+        proj = faiss.PCAMatrix(d, d_out)
+        proj.train(np.ascontiguousarray(splits.xt, dtype=np.float32))
+    else:
+        proj = faiss.RandomRotationMatrix(d, d_out)
+        proj.init(1234)
+    f = lambda x: _unit(proj.apply(np.ascontiguousarray(x, dtype=np.float32)))  # noqa: E731
+    return recall_at(lattice_ids(f(splits.xb), f(splits.xq), r2, min(k, len(splits.xb))),
+                     splits.gt)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def baseline_recalls(splits: Splits, bits_list=(16, 32, 64)) -> dict[str, dict[int, float]]:
+    """faiss PQ, OPQ, LSH, ITQ (when bits <= d) and the raw lattice (PCA / random rotation)."""
+    d, out = splits.d, {}
+    for bits in bits_list:
+        m = bits // 8
+        t0 = time.perf_counter()
+        out[f"pq{bits}"] = faiss_recall(lambda dd, m=m: faiss.IndexPQ(dd, m, 8), splits, pad=m)
+        out[f"opq{bits}"] = faiss_recall(
+            lambda dd, m=m: faiss.index_factory(dd, f"OPQ{m},PQ{m}"), splits, pad=m)
+        out[f"lsh{bits}"] = faiss_recall(lambda dd, b=bits: faiss.IndexLSH(dd, b, True, True),
+                                         splits)
+        if bits <= d:
+            out[f"itq{bits}"] = faiss_recall(
+                lambda dd, b=bits: faiss.index_factory(dd, f"ITQ{b},LSHt"), splits)
+        if bits in BITS_TO_R2:
+            r2 = BITS_TO_R2[bits]
+            out[f"pca-lattice{bits}"] = projected_lattice_recall(splits, r2, "pca")
+            out[f"rotation-lattice{bits}"] = projected_lattice_recall(splits, r2, "rotation")
+        log.info("baselines at %d bits: %.1f s", bits, time.perf_counter() - t0)
+    return out
+
+
+def nn_distances(y: np.ndarray, n: int = 5000) -> np.ndarray:
+    """Distance of each of the first ``n`` points to its nearest other point (for histograms)."""
+    y = np.ascontiguousarray(y[:n], dtype=np.float32)
+    index = faiss.IndexFlatL2(y.shape[1])
+    index.add(y)
+    d2, _ = index.search(y, 2)
+    return np.sqrt(np.maximum(d2[:, 1], 0))

@@ -1,0 +1,51 @@
+"""Spherical Zn lattice codes (Sablayrolles et al., section 4): points of
+``{x in Z^d : ||x||^2 = r2}``, normalised to the unit sphere, enumerated by faiss's
+``ZnSphereCodec``. For d = 24, r2 = 3 / 10 / 79 gives 14 / 32 / 64-bit codes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import faiss
+import numpy as np
+import torch
+
+BITS_TO_R2 = {16: 3, 32: 10, 64: 79}
+"""Bit budgets of the paper for d = 24 (r2 = 3 needs only 14 of its 16 bits)."""
+
+
+class ZnCodec:
+    """Encode unit vectors ``[n, d]`` to ``uint64`` codes and back (to unit vectors)."""
+
+    def __init__(self, d: int = 24, r2: int = 79):
+        self.d, self.r2 = d, r2
+        self.codec = faiss.ZnSphereCodec(d, r2)
+        self.bits = max(1, math.ceil(math.log2(self.codec.nv)))
+        if self.bits > 64:
+            raise ValueError(f"Zn sphere d={d} r2={r2} has {self.codec.nv} points: over 64 bits")
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """``x: [n, d]`` float -> ``[n]`` uint64 (the nearest lattice point's index)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        codes = np.empty(len(x), dtype=np.uint64)
+        self.codec.encode_multi(len(x), faiss.swig_ptr(x), faiss.swig_ptr(codes))
+        return codes
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """``[n]`` uint64 -> ``[n, d]`` float32 unit vectors."""
+        codes = np.ascontiguousarray(codes, dtype=np.uint64)
+        out = np.empty((len(codes), self.d), dtype=np.float32)
+        self.codec.decode_multi(len(codes), faiss.swig_ptr(codes), faiss.swig_ptr(out))
+        return out / np.float32(math.sqrt(self.r2))
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Nearest normalised lattice point of each row."""
+        return self.decode(self.encode(x))
+
+
+def straight_through(y: torch.Tensor, codec: ZnCodec) -> torch.Tensor:
+    """Quantize ``y: [B, d]`` in the forward pass, identity gradient in the backward pass
+    (the quantizer-aware training of section 5.3)."""
+    q = torch.from_numpy(codec.quantize(y.detach().cpu().numpy())).to(y.device, y.dtype)
+    return y + (q - y).detach()

@@ -1,0 +1,78 @@
+"""``dldiy-catalyzer demo``: train, compare with the usual quantizers, write a report."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dldiy_core import Report, new_figure
+
+from .config import CatalyzerConfig
+from .data import build_splits
+from .evaluate import RANKS, baseline_recalls, catalyzer_recalls, nn_distances
+from .models import embed
+from .train import train
+
+METHODS = [("catalyzer + lattice", "lattice"), ("catalyzer + binary", "binary"),
+           ("PQ", "pq"), ("OPQ", "opq"), ("LSH", "lsh"), ("ITQ", "itq"),
+           ("lattice on PCA", "pca-lattice"), ("lattice on random rotation", "rotation-lattice")]
+
+
+def demo(cfg: CatalyzerConfig, out: Path) -> Path:
+    t0 = time.perf_counter()
+    d = cfg.data
+    splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
+    lattice = train(cfg, None, splits=splits)
+    rec = catalyzer_recalls(lattice.model, splits, "lattice")
+    for bits in (16, 32, 64):
+        bin_cfg = dataclasses.replace(cfg, codes="binary",
+                                      model=dataclasses.replace(cfg.model, d_out=bits))
+        rec.update(catalyzer_recalls(train(bin_cfg, None, splits=splits).model, splits,
+                                     "binary"))
+    rec.update(baseline_recalls(splits))
+
+    r = Report(out, f"Neural catalyzer + lattice on {d.source}")
+    for name, key in (("catalyzer+lattice 64 bits", "lattice64"), ("OPQ 64 bits", "opq64"),
+                      ("catalyzer+binary 64 bits", "binary64"), ("LSH 64 bits", "lsh64")):
+        r.headline(f"recall@10, {name}", rec[key][10])
+    r.text(f"{len(splits.xb):,} database vectors, {len(splits.xt):,} training vectors, "
+           f"{len(splits.xq):,} queries, d={splits.d}; catalyzer trained {cfg.train.epochs} "
+           f"epochs (batch {cfg.train.batch_size}, lambda {cfg.loss.lambda_koleo}). "
+           "Recall@R: the true nearest neighbour is among the first R results.")
+    rows = []
+    for label, key in METHODS:
+        for bits in (16, 32, 64):
+            if f"{key}{bits}" in rec:
+                v = rec[f"{key}{bits}"]
+                rows.append([label, bits, v[1], v[10], v[100]])
+    rows.append(["catalyzer output, not quantized", "float", *(
+        rec["catalyzer (float)"][k] for k in (1, 10, 100))])
+    r.table(["method", "bits", "recall@1", "recall@10", "recall@100"], rows,
+            caption="all methods on the same database, training set and queries")
+    r.line_plot("recall_at_k", {label: (RANKS, [rec[f"{key}64"][k] for k in RANKS])
+                                for label, key in METHODS if f"{key}64" in rec},
+                xlabel="R", ylabel="recall@R", logx=True, caption="recall@R at 64 bits")
+
+    fig, ax = new_figure()
+    before = nn_distances(_unit(np.asarray(splits.xb[:5000], dtype=np.float32)))
+    after = nn_distances(embed(lattice.model, splits.xb[:5000]).numpy())
+    ax.hist(before, bins=60, alpha=0.6, label="input (unit-normalised)", density=True)
+    ax.hist(after, bins=60, alpha=0.6, label="catalyzer output", density=True)
+    ax.set(xlabel="distance to the nearest other point", ylabel="density",
+           title="spreading: nearest-neighbour distances before and after")
+    ax.legend()
+    r.figure("spreading", fig, "nearest-neighbour distances on the sphere (5,000 points)")
+    train_log = [h for h in lattice.history if h["kind"] == "train"]
+    steps = [h["step"] for h in train_log]
+    r.line_plot("training", {k: (steps, [h[k] for h in train_log])
+                             for k in ("loss", "triplet", "koleo")},
+                xlabel="step", caption="training losses (lattice catalyzer)")
+    r.text(f"Total demo time: {time.perf_counter() - t0:.0f} s.")
+    return r.write()
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,133 @@
+"""Catalyzer training: triplet rank loss + lambda * KoLeo (Sablayrolles et al., eq. 5).
+
+Each epoch draws one positive per training point among its ``rank_positive`` true neighbours
+(input space) and takes as negative its ``rank_negative``-th neighbour in the current output
+space (quantized when training end to end), then runs SGD over the epoch in random order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dldiy_core import Trainer, seed_everything, to_dict
+
+from .config import CatalyzerConfig
+from .data import Splits, build_splits, exact_knn
+from .koleo import koleo_loss
+from .lattice import ZnCodec, straight_through
+from .models import Catalyzer, embed
+
+log = logging.getLogger(__name__)
+
+
+class TripletBatches:
+    """A core ``BatchSource`` of ``(anchor, positive, negative)`` input batches ``[B, d]``.
+
+    Negatives are mined at the start of each epoch with the network of that moment; they are
+    part of the checkpoint (``state_dict``), so a resumed epoch uses the same triplets.
+    """
+
+    def __init__(self, xt: np.ndarray, neighbors: np.ndarray, net: Catalyzer,
+                 cfg: CatalyzerConfig, codec: ZnCodec | None, rank: int = 0, world: int = 1):
+        self.xt, self.neighbors, self.net, self.cfg, self.codec = xt, neighbors, net, cfg, codec
+        self.rank, self.world = rank, world
+        self.batch = cfg.train.batch_size
+        self.epoch, self.positives, self.negatives = -1, None, None
+
+    def num_batches(self, epoch: int) -> int:
+        return len(self.xt) // self.batch
+
+    def mine(self, epoch: int) -> None:
+        """Positives (seeded by epoch) and negatives (ranked in output space)."""
+        n, k = self.neighbors.shape
+        rng = np.random.default_rng([self.cfg.train.seed, epoch, 1])
+        self.positives = self.neighbors[np.arange(n), rng.integers(0, k, size=n)]
+        y = embed(self.net, self.xt).numpy()
+        base = self.codec.quantize(y) if self.codec is not None else y
+        self.negatives = exact_knn(y, base, self.cfg.loss.rank_negative)[:, -1]
+        self.epoch = epoch
+
+    def batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        if self.epoch != epoch:
+            self.mine(epoch)
+        order = np.random.default_rng([self.cfg.train.seed, epoch]).permutation(len(self.xt))
+        for b in range(start, self.num_batches(epoch)):
+            idx = np.sort(order[b * self.batch:(b + 1) * self.batch][self.rank::self.world])
+            yield tuple(torch.from_numpy(np.asarray(self.xt[i], dtype=np.float32))
+                        for i in (idx, self.positives[idx], self.negatives[idx]))
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "positives": self.positives, "negatives": self.negatives}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.positives, self.negatives = (state["epoch"], state["positives"],
+                                                      state["negatives"])
+
+
+def triplet_loss(a: torch.Tensor, p: torch.Tensor, n: torch.Tensor,
+                 margin: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``max(0, ||a - p|| - ||a - n|| + margin)`` averaged; also the offending fraction."""
+    dist = lambda u, v: ((u - v).pow(2).sum(dim=1) + 1e-12).sqrt()  # noqa: E731
+    per_point = torch.relu(dist(a, p) - dist(a, n) + margin)
+    return per_point.mean(), (per_point > 0).float().mean()
+
+
+def make_loss(cfg: CatalyzerConfig, codec: ZnCodec | None):
+    def loss_fn(net: nn.Module, batch):
+        a, p, n = (net(x) for x in batch)
+        if codec is not None:
+            p, n = straight_through(p, codec), straight_through(n, codec)
+        triplet, offending = triplet_loss(a, p, n, cfg.loss.margin)
+        koleo = koleo_loss(a)
+        loss = triplet + cfg.loss.lambda_koleo * koleo
+        return loss, {"triplet": triplet.detach(), "koleo": koleo.detach(),
+                      "offending": offending}
+    return loss_fn
+
+
+def lr_schedule(cfg: CatalyzerConfig, steps_per_epoch: int):
+    """Per-step multiplier: ``lr_schedule[i]`` for the i-th equal part of the epochs."""
+    rates, epochs = cfg.lr_schedule, max(cfg.train.epochs, 1)
+
+    def factor(step: int) -> float:
+        part = min(step // steps_per_epoch * len(rates) // epochs, len(rates) - 1)
+        return rates[part] / rates[0]
+    return factor
+
+
+def input_neighbors(xt: np.ndarray, k: int) -> np.ndarray:
+    """``[n, k]`` true nearest neighbours of each training point among the others."""
+    return exact_knn(xt, xt, k + 1)[:, 1:]
+
+
+def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
+                  ) -> tuple[Trainer, TripletBatches]:
+    seed_everything(cfg.train.seed)
+    net = Catalyzer(splits.d, cfg.model.d_out, cfg.model.hidden)
+    codec = ZnCodec(cfg.model.d_out, cfg.loss.quantizer_r2) if cfg.loss.quantizer_r2 else None
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_schedule[0], momentum=cfg.momentum)
+    steps = len(splits.xt) // cfg.train.batch_size
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg, max(steps, 1)))
+    log.info("input-space neighbours of %d training vectors", len(splits.xt))
+    neighbors = input_neighbors(splits.xt, cfg.loss.rank_positive)
+    source = TripletBatches(splits.xt, neighbors, net, cfg, codec)
+    trainer = Trainer(net, opt, make_loss(cfg, codec), cfg.train, out, scheduler=sched,
+                      run_config=to_dict(cfg), stateful={"triplets": source})
+    source.rank, source.world = trainer.rank, trainer.world
+    return trainer, source
+
+
+def train(cfg: CatalyzerConfig, out: str | Path | None, resume: bool = False,
+          splits: Splits | None = None) -> Trainer:
+    """Build the splits (cached), train, return the trainer (model in ``trainer.model``)."""
+    splits = splits or build_splits(cfg.data.source, cfg.data.n_base, cfg.data.n_train,
+                                    cfg.data.n_query, cfg.data.seed)
+    trainer, source = build_trainer(cfg, out, splits)
+    trainer.fit(source, resume=resume)
+    return trainer

@@ -1,0 +1,66 @@
+"""The command line on a real (tiny) run: train from an .fvecs file, index, search, errors."""
+
+import numpy as np
+import pytest
+
+from dldiy_catalyzer.cli import main
+from dldiy_catalyzer.vecs import read_vecs, write_vecs
+from dldiy_core import save_checkpoint
+from dldiy_core.testing import assert_user_error, list_files, run_cli
+
+
+@pytest.fixture
+def run(tmp_path, vectors_file):
+    out = tmp_path / "run"
+    sets = ["--set", f"data.source={vectors_file}", "--set", "data.n_base=1500",
+            "--set", "data.n_train=1000", "--set", "data.n_query=100",
+            "--set", "train.epochs=1"]
+    result = run_cli(main, ["train", "--preset", "tiny", "--out", str(out), *sets])
+    assert result.code == 0, result.err
+    return out
+
+
+def test_train_eval_index_search(run, tmp_path, vectors_file):
+    result = run_cli(main, ["eval", "--run", str(run), "--json", str(tmp_path / "r.json")])
+    assert result.code == 0, result.err
+    assert '"recall@10"' in (tmp_path / "r.json").read_text()
+    idx = tmp_path / "index.safetensors"
+    assert run_cli(main, ["index", "build", "--run", str(run), "--vectors", str(vectors_file),
+                          "--out", str(idx)]).code == 0
+    q = write_vecs(tmp_path / "q.fvecs", read_vecs(vectors_file)[:5])
+    result = run_cli(main, ["index", "search", "--index", str(idx), "--queries", str(q),
+                            "--k", "3", "--out", str(tmp_path / "ids.ivecs")])
+    assert result.code == 0, result.err
+    ids = read_vecs(tmp_path / "ids.ivecs")
+    assert ids.shape == (5, 3) and (ids < 3000).all()
+
+
+def test_bad_input_is_one_line(run, tmp_path, vectors_file):
+    idx = tmp_path / "index.safetensors"
+    run_cli(main, ["index", "build", "--run", str(run), "--vectors", str(vectors_file),
+                   "--out", str(idx)])
+    before = list_files(tmp_path)
+    wrong_dim = write_vecs(tmp_path / "wrong.fvecs", np.ones((2, 7), np.float32))
+    nan = write_vecs(tmp_path / "nan.fvecs", np.full((2, 16), np.nan, np.float32))
+    cut = tmp_path / "cut.fvecs"
+    cut.write_bytes(vectors_file.read_bytes()[:1000])
+    other = save_checkpoint(tmp_path / "other.safetensors", {"format": "someone-else/3"})
+    search = ["index", "search", "--index", str(idx), "--queries"]
+    cases = [
+        ([*search, str(wrong_dim)], "wrong.fvecs: vectors of shape (2, 7)"),
+        ([*search, str(nan)], "nan.fvecs: row 0 has NaN or inf"),
+        ([*search, str(cut)], "cut.fvecs: truncated or corrupt"),
+        ([*search, str(vectors_file), "--k", "5000"], "k=5000: must be between 1 and the 3000"),
+        (["index", "search", "--index", str(other), "--queries", str(vectors_file)],
+         "saved by another version"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "data.source=nowhere"],
+         "unknown data source 'nowhere'"),
+        (["train", "--out", str(tmp_path / "x"), "--set", f"data.source={vectors_file}",
+          "--set", "data.n_base=9999"], "has 3000 vectors, the splits need"),
+        (["eval", "--run", str(tmp_path / "missing")], "checkpoint not found"),
+    ]
+    for argv, message in cases:
+        assert_user_error(run_cli(main, argv), message)
+    new = list_files(tmp_path) - before - {"wrong.fvecs", "nan.fvecs", "cut.fvecs",
+                                           "other.safetensors"}
+    assert not [f for f in new if not f.startswith("cache/")], new
