@@ -26,7 +26,7 @@ def test_training_raises_recall_over_the_untrained_network(splits):
     losses = [h["loss"] for h in trainer.history]
     assert losses[-1] < losses[0]
     assert trained["lattice64"][10] > untrained["lattice64"][10] + 0.1
-    assert trained["catalyzer (float)"][10] > untrained["catalyzer (float)"][10] + 0.1
+    assert trained["catalyzer24 (float)"][10] > untrained["catalyzer24 (float)"][10] + 0.1
 
 
 def test_end_to_end_training_through_the_lattice_runs(splits):

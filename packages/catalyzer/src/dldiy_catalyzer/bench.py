@@ -71,7 +71,8 @@ def run_bench(cfg: CatalyzerConfig) -> dict:
     rec.update(catalyzer_recalls(binary_net, splits, "binary"))
     rec.update(baseline_recalls(splits, (64,)))
     result = {f"recall10_{name}": r[10] for name, r in rec.items() if "(" not in name}
-    result["recall10_catalyzer_float"] = rec["catalyzer (float)"][10]
+    result["recall10_catalyzer24_float"] = rec["catalyzer24 (float)"][10]
+    result["recall10_catalyzer64_float"] = rec["catalyzer64 (float)"][10]
     result.update(speed(lattice_net, splits))
     result["speedup_vs_indexlattice"] = result["qps_catalyzer64"] / result["qps_indexlattice64"]
     result["throughput_vs_pq64"] = result["qps_catalyzer64"] / result["qps_pq64"]

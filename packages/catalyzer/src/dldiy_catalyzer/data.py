@@ -101,10 +101,13 @@ def exact_knn(xq: np.ndarray, xb: np.ndarray, k: int, block: int = 100_000) -> n
     """Exact L2 ``k``-NN ids ``[nq, k]`` with faiss, reading ``xb`` block by block."""
     from faiss.contrib.exhaustive_search import knn_ground_truth
 
-    blocks = (np.ascontiguousarray(xb[i:i + block], dtype=np.float32)
-              for i in range(0, len(xb), block))
-    _, ids = knn_ground_truth(np.ascontiguousarray(xq, dtype=np.float32), blocks, k)
-    return ids.astype(np.int64)
+    out = np.empty((len(xq), k), dtype=np.int64)
+    for q0 in range(0, len(xq), block):  # queries in blocks too: xq may be xb itself
+        blocks = (np.ascontiguousarray(xb[i:i + block], dtype=np.float32)
+                  for i in range(0, len(xb), block))
+        queries = np.ascontiguousarray(xq[q0:q0 + block], dtype=np.float32)
+        out[q0:q0 + block] = knn_ground_truth(queries, blocks, k)[1]
+    return out
 
 
 def split_name(source: str, n_base: int, n_train: int, n_query: int, seed: int) -> str:

@@ -44,10 +44,11 @@ def lattice_ids(yb: np.ndarray, yq: np.ndarray, r2: int, k: int) -> np.ndarray:
 
 def catalyzer_recalls(net: torch.nn.Module, splits: Splits, codes: str,
                       k: int = 100) -> dict[str, dict[int, float]]:
-    """``{"lattice64": {1: r, 10: r, 100: r}, ...}`` or ``{"binary64": ...}`` for ``net``."""
+    """``{"lattice64": {1: r, 10: r, ...}, ...}`` or ``{"binary64": ...}`` for ``net``, and the
+    recall of its unquantized output (``"catalyzer24 (float)"``)."""
     yb, yq = embed(net, splits.xb).numpy(), embed(net, splits.xq).numpy()
     k = min(k, len(yb))
-    out = {"catalyzer (float)": recall_at(flat_search(yb, yq, k), splits.gt)}
+    out = {f"catalyzer{yb.shape[1]} (float)": recall_at(flat_search(yb, yq, k), splits.gt)}
     if codes == "lattice":
         for bits, r2 in BITS_TO_R2.items():
             out[f"lattice{bits}"] = recall_at(lattice_ids(yb, yq, r2, k), splits.gt)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dldiy_core import Trainer, seed_everything, to_dict
+from dldiy_core import Trainer, atomic_path, seed_everything, to_dict
 
 from .config import CatalyzerConfig
 from .data import Splits, build_splits, exact_knn
@@ -101,9 +101,17 @@ def lr_schedule(cfg: CatalyzerConfig, steps_per_epoch: int):
     return factor
 
 
-def input_neighbors(xt: np.ndarray, k: int) -> np.ndarray:
-    """``[n, k]`` true nearest neighbours of each training point among the others."""
-    return exact_knn(xt, xt, k + 1)[:, 1:]
+def input_neighbors(splits: Splits, k: int) -> np.ndarray:
+    """``[n, k]`` true nearest neighbours of each training point among the others (cached
+    beside the splits)."""
+    cache = splits.folder / f"train_knn{k}.npy"
+    if cache.exists():
+        return np.load(cache)
+    ids = exact_knn(splits.xt, splits.xt, k + 1)[:, 1:]
+    if (splits.folder / "meta.json").exists():
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.save(f, ids)
+    return ids
 
 
 def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
@@ -115,7 +123,7 @@ def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
     steps = len(splits.xt) // cfg.train.batch_size
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg, max(steps, 1)))
     log.info("input-space neighbours of %d training vectors", len(splits.xt))
-    neighbors = input_neighbors(splits.xt, cfg.loss.rank_positive)
+    neighbors = input_neighbors(splits, cfg.loss.rank_positive)
     source = TripletBatches(splits.xt, neighbors, net, cfg, codec)
     trainer = Trainer(net, opt, make_loss(cfg, codec), cfg.train, out, scheduler=sched,
                       run_config=to_dict(cfg), stateful={"triplets": source})
