@@ -30,8 +30,10 @@ def test_training_raises_recall_over_the_untrained_network(splits):
 
 
 def test_end_to_end_training_through_the_lattice_runs(splits):
-    trainer = train(tiny_cfg("train.epochs=1", "loss.quantizer_r2=79"), None, splits=splits)
-    assert np.isfinite([h["loss"] for h in trainer.history]).all()
+    for quantizer in ("zn79", "sign"):
+        trainer = train(tiny_cfg("train.epochs=1", f"loss.quantizer={quantizer}"), None,
+                        splits=splits)
+        assert np.isfinite([h["loss"] for h in trainer.history]).all()
 
 
 def test_resume_mid_epoch_keeps_the_mined_triplets(splits, tmp_path):

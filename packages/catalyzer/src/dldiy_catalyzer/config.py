@@ -33,8 +33,9 @@ class LossConfig:
     rank_negative: int = 50
     """The negative is this-ranked neighbour in the current output space."""
     margin: float = 0.0
-    quantizer_r2: int = 0
-    """End-to-end training through the Zn lattice with this r2 (0: off), section 5.3."""
+    quantizer: str = ""
+    """Train end to end through a quantizer (section 5.3): "" off, "zn79" (Zn sphere with
+    r2=79; any r2), or "sign" (binary codes). Positives, negatives and mining see codes."""
 
 
 @dataclass

@@ -6,10 +6,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import faiss
 import numpy as np
 import torch
+
+from dldiy_core import UserError
 
 BITS_TO_R2 = {16: 3, 32: 10, 64: 79}
 """Bit budgets of the paper for d = 24 (r2 = 3 needs only 14 of its 16 bits)."""
@@ -44,8 +47,26 @@ class ZnCodec:
         return self.decode(self.encode(x))
 
 
-def straight_through(y: torch.Tensor, codec: ZnCodec) -> torch.Tensor:
+def sign_quantize(y: np.ndarray) -> np.ndarray:
+    """Binary codes as unit vectors: ``sign(y) / sqrt(d)`` (Hamming order = L2 order)."""
+    return (np.where(y > 0, 1.0, -1.0) / math.sqrt(y.shape[1])).astype(np.float32)
+
+
+def make_quantizer(name: str, d: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``""`` -> None, ``"zn<r2>"`` -> Zn sphere quantizer, ``"sign"`` -> sign codes."""
+    if not name:
+        return None
+    if name == "sign":
+        return sign_quantize
+    if name.startswith("zn") and name[2:].isdigit():
+        return ZnCodec(d, int(name[2:])).quantize
+    raise UserError(f"config key 'loss.quantizer': unknown quantizer {name!r} "
+                    "(expected '', 'sign' or 'zn<r2>' such as 'zn79')")
+
+
+def straight_through(y: torch.Tensor, quantize: Callable[[np.ndarray], np.ndarray]
+                     ) -> torch.Tensor:
     """Quantize ``y: [B, d]`` in the forward pass, identity gradient in the backward pass
     (the quantizer-aware training of section 5.3)."""
-    q = torch.from_numpy(codec.quantize(y.detach().cpu().numpy())).to(y.device, y.dtype)
+    q = torch.from_numpy(quantize(y.detach().cpu().numpy())).to(y.device, y.dtype)
     return y + (q - y).detach()

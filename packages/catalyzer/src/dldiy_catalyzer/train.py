@@ -20,7 +20,7 @@ from dldiy_core import Trainer, atomic_path, seed_everything, to_dict
 from .config import CatalyzerConfig
 from .data import Splits, build_splits, exact_knn
 from .koleo import koleo_loss
-from .lattice import ZnCodec, straight_through
+from .lattice import make_quantizer, straight_through
 from .models import Catalyzer, embed
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,9 @@ class TripletBatches:
     """
 
     def __init__(self, xt: np.ndarray, neighbors: np.ndarray, net: Catalyzer,
-                 cfg: CatalyzerConfig, codec: ZnCodec | None, rank: int = 0, world: int = 1):
-        self.xt, self.neighbors, self.net, self.cfg, self.codec = xt, neighbors, net, cfg, codec
+                 cfg: CatalyzerConfig, quantize, rank: int = 0, world: int = 1):
+        self.xt, self.neighbors, self.net, self.cfg = xt, neighbors, net, cfg
+        self.quantize = quantize
         self.rank, self.world = rank, world
         self.batch = cfg.train.batch_size
         self.epoch, self.positives, self.negatives = -1, None, None
@@ -49,7 +50,7 @@ class TripletBatches:
         rng = np.random.default_rng([self.cfg.train.seed, epoch, 1])
         self.positives = self.neighbors[np.arange(n), rng.integers(0, k, size=n)]
         y = embed(self.net, self.xt).numpy()
-        base = self.codec.quantize(y) if self.codec is not None else y
+        base = self.quantize(y) if self.quantize is not None else y
         self.negatives = exact_knn(y, base, self.cfg.loss.rank_negative)[:, -1]
         self.epoch = epoch
 
@@ -78,11 +79,11 @@ def triplet_loss(a: torch.Tensor, p: torch.Tensor, n: torch.Tensor,
     return per_point.mean(), (per_point > 0).float().mean()
 
 
-def make_loss(cfg: CatalyzerConfig, codec: ZnCodec | None):
+def make_loss(cfg: CatalyzerConfig, quantize):
     def loss_fn(net: nn.Module, batch):
         a, p, n = (net(x) for x in batch)
-        if codec is not None:
-            p, n = straight_through(p, codec), straight_through(n, codec)
+        if quantize is not None:
+            p, n = straight_through(p, quantize), straight_through(n, quantize)
         triplet, offending = triplet_loss(a, p, n, cfg.loss.margin)
         koleo = koleo_loss(a)
         loss = triplet + cfg.loss.lambda_koleo * koleo
@@ -118,14 +119,14 @@ def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
                   ) -> tuple[Trainer, TripletBatches]:
     seed_everything(cfg.train.seed)
     net = Catalyzer(splits.d, cfg.model.d_out, cfg.model.hidden)
-    codec = ZnCodec(cfg.model.d_out, cfg.loss.quantizer_r2) if cfg.loss.quantizer_r2 else None
+    quantize = make_quantizer(cfg.loss.quantizer, cfg.model.d_out)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_schedule[0], momentum=cfg.momentum)
     steps = len(splits.xt) // cfg.train.batch_size
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg, max(steps, 1)))
     log.info("input-space neighbours of %d training vectors", len(splits.xt))
     neighbors = input_neighbors(splits, cfg.loss.rank_positive)
-    source = TripletBatches(splits.xt, neighbors, net, cfg, codec)
-    trainer = Trainer(net, opt, make_loss(cfg, codec), cfg.train, out, scheduler=sched,
+    source = TripletBatches(splits.xt, neighbors, net, cfg, quantize)
+    trainer = Trainer(net, opt, make_loss(cfg, quantize), cfg.train, out, scheduler=sched,
                       run_config=to_dict(cfg), stateful={"triplets": source})
     source.rank, source.world = trainer.rank, trainer.world
     return trainer, source
