@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -48,7 +47,9 @@ def core_alone(wheel: Path, tmp: Path) -> str:
     gigabytes); dldiy_core itself must come from the new venv.
     """
     venv = tmp / "empty-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # the same interpreter as .venv, whose site-packages lends the heavy dependencies
+    subprocess.run([_repo.venv_bin("python"), "-m", "venv", "--without-pip", str(venv)],
+                   check=True)
     p = subprocess.run([_repo.venv_bin("python"), "-m", "pip", "--python", str(venv / "bin/python"),
                         "install", "--no-deps", "--no-index", "-q", str(wheel)],
                        capture_output=True, text=True)

@@ -1,6 +1,6 @@
 """Shared helpers of the repository tools: where things are, which packages exist, how to run.
 
-Standard library only: tools/test, tools/demo and tools/bench start under any python3.
+Standard library only (Python >= 3.11 for tomllib): the tools start under the system python3.
 """
 
 from __future__ import annotations

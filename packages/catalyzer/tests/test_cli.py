@@ -64,3 +64,23 @@ def test_bad_input_is_one_line(run, tmp_path, vectors_file):
     new = list_files(tmp_path) - before - {"wrong.fvecs", "nan.fvecs", "cut.fvecs",
                                            "other.safetensors"}
     assert not [f for f in new if not f.startswith("cache/")], new
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source, sets", [
+    ("glove50", ["data.n_base=20000", "data.n_train=5000", "data.n_query=200"]),
+    pytest.param("fashion-mnist", ["data.n_base=5000", "data.n_train=2000", "data.n_query=100"],
+                 marks=pytest.mark.integration),
+])
+def test_real_data_end_to_end(tmp_path, source, sets):
+    out = tmp_path / "run"
+    argv = ["--preset", "tiny", "--set", f"data.source={source}",
+            *[a for s in sets for a in ("--set", s)]]
+    assert run_cli(main, ["data", *argv]).code == 0
+    result = run_cli(main, ["train", "--out", str(out), *argv, "--set", "train.epochs=2"])
+    assert result.code == 0, result.err
+    result = run_cli(main, ["eval", "--run", str(out), "--json", str(tmp_path / "r.json")])
+    assert result.code == 0, result.err
+    import json
+    recalls = json.loads((tmp_path / "r.json").read_text())
+    assert recalls["lattice64"]["recall@100"] > 0.3

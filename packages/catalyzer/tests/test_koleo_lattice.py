@@ -63,3 +63,10 @@ def test_straight_through_quantizes_forward_and_passes_gradient():
     assert torch.allclose(q, torch.from_numpy(codec.quantize(y.detach().numpy())))
     (q * torch.arange(24.0)).sum().backward()
     assert torch.equal(y.grad, torch.arange(24.0).expand(5, 24))
+
+
+@pytest.mark.parametrize("r2", [0, 80, 120])
+def test_radii_without_a_64_bit_code_are_refused(r2):
+    from dldiy_core import UserError
+    with pytest.raises(UserError, match=f"r2={r2}"):
+        ZnCodec(24, r2)

@@ -49,3 +49,11 @@ def test_missing_truncated_and_foreign_files(tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(CheckpointError, match="other.safetensors: not a dldiy checkpoint"):
         load_checkpoint(tmp_path / "other.safetensors")
+
+
+def test_keys_that_look_alike_keep_their_own_tensors(tmp_path):
+    state = {"a": {1: torch.zeros(1), "1": torch.ones(1)}, "b/c": torch.full((1,), 2.0),
+             "b": {"c": torch.full((1,), 3.0)}}
+    back = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", state))
+    assert back["a"][1].item() == 0 and back["a"]["1"].item() == 1
+    assert back["b/c"].item() == 2 and back["b"]["c"].item() == 3

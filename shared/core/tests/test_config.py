@@ -70,3 +70,8 @@ def test_unknown_preset_and_bad_files(tmp_path):
 
 def test_parse_set_nests():
     assert parse_set("a.b.c= 1") == {"a": {"b": {"c": " 1"}}}
+
+
+def test_a_folder_as_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        resolve(Cfg, PRESETS, None, tmp_path)

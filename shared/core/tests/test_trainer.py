@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from itertools import count
@@ -147,3 +148,36 @@ def test_refuses_to_overwrite_or_resume_wrongly(tmp_path):
         toy(tmp_path / "empty")[0].fit(data, resume=True)
     assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
     toy(tmp_path, "train.epochs=2")[0].fit(data, resume=True)  # more epochs is a valid resume
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["train.batch_size=0"], "train.batch_size=0 (must be > 0)"),
+    (["train.log_every=0"], "train.log_every=0 (must be > 0)"),
+    (["train.epochs=-1"], "train.epochs=-1 (must be >= 0)"),
+    (["train.epochs=0"], "nothing to train"),
+])
+def test_bad_train_settings_are_config_errors(sets, message):
+    from dldiy_core import ConfigError
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve(ToyConfig, PRESETS, "tiny", None, sets)
+
+
+def test_resume_ignores_a_metrics_line_cut_by_the_kill(tmp_path):
+    trainer, data = toy(tmp_path, "train.log_every=2")
+    trainer.fit(data)
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "train", "st')
+    toy(tmp_path, "train.log_every=2", "train.epochs=2")[0].fit(data, resume=True)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == list(range(2, 17, 2))
+
+
+def test_workers_keep_resume_exact(tmp_path):
+    sets = ["train.epochs=2", "dropout=0.3", "train.num_workers=1"]
+    full, data = toy(tmp_path / "full", *sets)
+    full.fit(data)
+    part, _ = toy(tmp_path / "part", *sets, "train.max_steps=5")
+    part.fit(data)
+    toy(tmp_path / "part", *sets)[0].fit(data, resume=True)
+    assert_same_weights(tmp_path / "full/checkpoint.safetensors",
+                        tmp_path / "part/checkpoint.safetensors")

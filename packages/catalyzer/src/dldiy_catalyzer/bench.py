@@ -9,7 +9,6 @@ of :class:`CatalyzerIndex` (codes decoded once, exact flat search) against faiss
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 
 import faiss
@@ -21,8 +20,6 @@ from .evaluate import _pad, baseline_recalls, catalyzer_recalls
 from .index import CatalyzerIndex
 from .models import embed
 from .train import train
-
-log = logging.getLogger(__name__)
 
 
 def qps(search, queries: np.ndarray, min_seconds: float = 1.0) -> float:

@@ -10,6 +10,7 @@ Splits are cached as ``.npy`` files and memory-mapped when read.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import os
@@ -111,7 +112,14 @@ def exact_knn(xq: np.ndarray, xb: np.ndarray, k: int, block: int = 100_000) -> n
 
 
 def split_name(source: str, n_base: int, n_train: int, n_query: int, seed: int) -> str:
-    return f"{Path(source).stem}-b{n_base}-t{n_train}-q{n_query}-s{seed}"
+    """Cache key; a file source also keys on its resolved path, size and modification time."""
+    name = f"{Path(source).stem}-b{n_base}-t{n_train}-q{n_query}-s{seed}"
+    path = Path(source)
+    if path.suffix in DTYPES and path.exists():
+        st = path.resolve().stat()
+        tag = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()
+        name += "-" + hashlib.sha256(tag).hexdigest()[:10]
+    return name
 
 
 def build_splits(source: str, n_base: int, n_train: int, n_query: int, seed: int = 0,

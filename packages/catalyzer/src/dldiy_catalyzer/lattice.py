@@ -18,15 +18,26 @@ BITS_TO_R2 = {16: 3, 32: 10, 64: 79}
 """Bit budgets of the paper for d = 24 (r2 = 3 needs only 14 of its 16 bits)."""
 
 
+def sphere_points(d: int, r2: int) -> int:
+    """Number of integer points with ``||x||^2 = r2`` in ``d`` dimensions (exact)."""
+    counts = [1] + [0] * r2  # points of Z^k by squared norm, k growing to d
+    for _ in range(d):
+        counts = [sum(counts[n - v * v] * (1 if v == 0 else 2)
+                      for v in range(math.isqrt(n) + 1)) for n in range(r2 + 1)]
+    return counts[r2]
+
+
 class ZnCodec:
     """Encode unit vectors ``[n, d]`` to ``uint64`` codes and back (to unit vectors)."""
 
     def __init__(self, d: int = 24, r2: int = 79):
+        # faiss counts the points in a uint64 that silently wraps past 2^64: check first
+        if r2 < 1 or sphere_points(d, r2) >= 2**64:
+            raise UserError(f"Zn sphere d={d} r2={r2}: needs 1 <= r2 and fewer than 2^64 "
+                            "points (r2 <= 79 for d=24)")
         self.d, self.r2 = d, r2
         self.codec = faiss.ZnSphereCodec(d, r2)
         self.bits = max(1, math.ceil(math.log2(self.codec.nv)))
-        if self.bits > 64:
-            raise ValueError(f"Zn sphere d={d} r2={r2} has {self.codec.nv} points: over 64 bits")
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """``x: [n, d]`` float -> ``[n]`` uint64 (the nearest lattice point's index)."""

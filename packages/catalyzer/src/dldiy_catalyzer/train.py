@@ -15,7 +15,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from dldiy_core import Trainer, atomic_path, seed_everything, to_dict
+from dldiy_core import (
+    Trainer,
+    UserError,
+    atomic_path,
+    broadcast,
+    rank,
+    seed_everything,
+    to_dict,
+    world_size,
+)
 
 from .config import CatalyzerConfig
 from .data import Splits, build_splits, exact_knn
@@ -39,6 +48,9 @@ class TripletBatches:
         self.quantize = quantize
         self.rank, self.world = rank, world
         self.batch = cfg.train.batch_size
+        if self.batch % world or self.batch < 2 * world:
+            raise UserError(f"train.batch_size={self.batch}: must be a multiple of the {world} "
+                            "processes with at least 2 samples each (KoLeo needs pairs)")
         self.epoch, self.positives, self.negatives = -1, None, None
 
     def num_batches(self, epoch: int) -> int:
@@ -51,7 +63,10 @@ class TripletBatches:
         self.positives = self.neighbors[np.arange(n), rng.integers(0, k, size=n)]
         y = embed(self.net, self.xt).numpy()
         base = self.quantize(y) if self.quantize is not None else y
-        self.negatives = exact_knn(y, base, self.cfg.loss.rank_negative)[:, -1]
+        # rank r among the *other* points: column r of a search that also finds the point
+        negatives = exact_knn(y, base, self.cfg.loss.rank_negative + 1)[:, -1]
+        # under DDP, BatchNorm statistics differ between processes: all take process 0's
+        self.negatives = broadcast(torch.from_numpy(negatives)).numpy()
         self.epoch = epoch
 
     def batches(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, ...]]:
@@ -121,14 +136,14 @@ def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
     net = Catalyzer(splits.d, cfg.model.d_out, cfg.model.hidden)
     quantize = make_quantizer(cfg.loss.quantizer, cfg.model.d_out)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_schedule[0], momentum=cfg.momentum)
-    steps = len(splits.xt) // cfg.train.batch_size
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg, max(steps, 1)))
     log.info("input-space neighbours of %d training vectors", len(splits.xt))
     neighbors = input_neighbors(splits, cfg.loss.rank_positive)
-    source = TripletBatches(splits.xt, neighbors, net, cfg, quantize)
+    # rank/world come from torchrun's environment (the process group starts with the Trainer)
+    source = TripletBatches(splits.xt, neighbors, net, cfg, quantize, rank(), world_size())
+    steps = max(source.num_batches(0), 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg, steps))
     trainer = Trainer(net, opt, make_loss(cfg, quantize), cfg.train, out, scheduler=sched,
                       run_config=to_dict(cfg), stateful={"triplets": source})
-    source.rank, source.world = trainer.rank, trainer.world
     return trainer, source
 
 

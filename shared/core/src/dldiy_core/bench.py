@@ -88,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=8)
     args = p.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1:
+        p.error("--steps and --repeats must be at least 1")
     result = run(args.steps, args.repeats)
     text = json.dumps(result, indent=2)
     if args.json:

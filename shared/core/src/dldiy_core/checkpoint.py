@@ -33,13 +33,15 @@ def _encode(obj: Any, tensors: dict[str, torch.Tensor], key: str) -> Any:
     if isinstance(obj, (int, float)):
         return obj if not isinstance(obj, float) or np.isfinite(obj) else {"__float__": repr(obj)}
     if isinstance(obj, torch.Tensor):
-        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
-        return {"__tensor__": key}
+        name = f"{len(tensors)}:{key}"  # the counter keeps names unique whatever the keys
+        tensors[name] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": name}
     if isinstance(obj, np.ndarray):
         dtype = obj.dtype.str
         arr = obj.astype(np.int64) if obj.dtype in (np.uint32, np.uint16) else obj
-        tensors[key] = torch.from_numpy(np.ascontiguousarray(arr)).clone()
-        return {"__ndarray__": key, "dtype": dtype}
+        name = f"{len(tensors)}:{key}"
+        tensors[name] = torch.from_numpy(np.ascontiguousarray(arr)).clone()
+        return {"__ndarray__": name, "dtype": dtype}
     if isinstance(obj, np.generic):
         return _encode(obj.item(), tensors, key)
     if isinstance(obj, (list, tuple)):

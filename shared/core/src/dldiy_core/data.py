@@ -7,7 +7,6 @@ global batch, so N processes see exactly the batches one process would.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,8 +15,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from .errors import UserError
-
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -91,9 +88,11 @@ class DatasetBatches:
     def batches(self, epoch: int, start: int) -> Iterator[Any]:
         index = self._indices(epoch)[start:]
         if self.num_workers > 0:
+            # its own generator: workers' seeds must not consume the global RNG (exact resume)
+            seed = int(np.random.default_rng([self.seed, epoch, 2]).integers(2**62))
             yield from DataLoader(self.dataset, batch_sampler=[b.tolist() for b in index],
-                                  num_workers=self.num_workers,
-                                  collate_fn=self._collate, persistent_workers=False)
+                                  num_workers=self.num_workers, collate_fn=self._collate,
+                                  generator=torch.Generator().manual_seed(seed))
         elif self._fetch_many:
             for idx in index:
                 yield self._fetch_many(idx)

@@ -29,6 +29,8 @@ def select_device(name: str = "auto") -> torch.device:
         raise UserError(f"device '{name}': {e}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device '{name}': CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank % torch.cuda.device_count())
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"device '{name}': MPS is not available on this machine")
     return device

@@ -30,9 +30,19 @@ def init_distributed(device: torch.device) -> bool:
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return False
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        # gloo for CPU tensors (metric reductions, RNG states), nccl for CUDA gradients
+        backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
     return True
+
+
+def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Process ``src``'s copy of ``t`` on every process (in place; identity for one)."""
+    if dist.is_initialized():
+        dist.broadcast(t, src)
+    return t
 
 
 def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,14 +23,12 @@ from torch import nn
 
 from . import distributed as dist
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
-from .config import flatten, save_config
+from .config import ConfigError, flatten, save_config
 from .data import BatchSource, DatasetBatches
 from .device import select_device
 from .errors import UserError
 from .io import atomic_write_text
 from .progress import progress
-
-log = logging.getLogger(__name__)
 
 LossFn = Callable[[nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, Mapping[str, Any]]"]
 CHECKPOINT = "checkpoint.safetensors"
@@ -58,6 +55,18 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        positive = {"batch_size": self.batch_size, "log_every": self.log_every}
+        non_negative = {"epochs": self.epochs, "max_steps": self.max_steps,
+                        "checkpoint_every": self.checkpoint_every,
+                        "num_workers": self.num_workers, "grad_clip": self.grad_clip}
+        bad = [f"train.{k}={v} (must be > 0)" for k, v in positive.items() if v < 1] + [
+            f"train.{k}={v} (must be >= 0)" for k, v in non_negative.items() if v < 0]
+        if self.epochs == 0 and self.max_steps == 0:
+            bad.append("train.epochs=0 with train.max_steps=0 (nothing to train)")
+        if bad:
+            raise ConfigError(f"bad setting {bad[0]}")
 
 
 # Settings that may change between a run and its resumption (all others must match).
@@ -125,6 +134,8 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         rng_torch = dist.all_gather_tensor(torch.get_rng_state())
+        rng_cuda = (dist.all_gather_tensor(torch.cuda.get_rng_state(self.device))
+                    if self.device.type == "cuda" else [])
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -133,7 +144,7 @@ class Trainer:
                         "sums": {k: float(v) for k, v in self._sums.items()}},
             "rng": {"torch": rng_torch, "numpy": np.random.get_state(),
                     "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                    "cuda": rng_cuda},
             "stateful": {k: v.state_dict() for k, v in self.stateful.items()},
             "config": self.run_config,
         }
@@ -180,13 +191,12 @@ class Trainer:
             rng = ck["rng"]
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"{path}: incomplete checkpoint (missing {e})") from None
-        torch_states = rng["torch"]
-        torch.set_rng_state(torch_states[self.rank] if self.rank < len(torch_states)
-                            else torch_states[0])
+        # each process gets back its own generator state (process 0's if the world grew)
+        torch.set_rng_state(_own(rng["torch"], self.rank))
+        if rng["cuda"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(_own(rng["cuda"], self.rank), self.device)
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
 
     # ---- metrics -----------------------------------------------------------------------
     def log_metrics(self, metrics: Mapping[str, float], kind: str = "train") -> dict[str, float]:
@@ -216,8 +226,13 @@ class Trainer:
         path = self.out_dir / METRICS if self.out_dir else None
         if path is None or self.rank != 0 or not path.exists():
             return
-        keep = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= self.state.step]
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= self.state.step:
+                    keep.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut short by the kill
         atomic_write_text(path, "".join(line + "\n" for line in keep))
 
     # ---- training ----------------------------------------------------------------------
@@ -323,3 +338,7 @@ class Trainer:
         for h in self.hooks:
             h.on_fit_end(self)
         return self.history
+
+
+def _own(states: list, rank: int):
+    return states[rank] if rank < len(states) else states[0]
