@@ -84,3 +84,21 @@ def test_real_data_end_to_end(tmp_path, source, sets):
     import json
     recalls = json.loads((tmp_path / "r.json").read_text())
     assert recalls["lattice64"]["recall@100"] > 0.3
+
+
+def test_two_process_torchrun_training(tmp_path, vectors_file):
+    """DDP: both processes mine the same negatives (process 0's) and train in step."""
+    import subprocess
+    import sys
+
+    sets = ["--preset", "tiny", "--set", f"data.source={vectors_file}",
+            "--set", "data.n_base=1500", "--set", "data.n_train=1000", "--set", "data.n_query=100",
+            "--set", "train.epochs=2"]
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "dldiy_catalyzer", "train",
+                          "--out", str(tmp_path / "ddp"), *sets],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = run_cli(main, ["eval", "--run", str(tmp_path / "ddp"),
+                            "--json", str(tmp_path / "r.json")])
+    assert result.code == 0, result.err
