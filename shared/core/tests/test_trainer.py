@@ -43,21 +43,26 @@ def flat(d, prefix=""):
             yield f"{prefix}{k}", v
 
 
-def test_resume_in_process_equals_uninterrupted(tmp_path):
-    sets = ["train.epochs=3", "dropout=0.2", "train.log_every=3"]
+@pytest.mark.parametrize("sets, stop", [
+    (["train.epochs=3", "dropout=0.2", "train.log_every=3"], 11),
+    (["train.epochs=2", "dropout=0.3", "train.num_workers=1", "train.log_every=2"], 5),
+])
+def test_resume_in_process_equals_uninterrupted(tmp_path, sets, stop):
     full, data = toy(tmp_path / "full", *sets)
     full.fit(data)
-    part, _ = toy(tmp_path / "part", *sets, "train.max_steps=11")
+    part, _ = toy(tmp_path / "part", *sets, f"train.max_steps={stop}")
     part.fit(data)
     resumed, _ = toy(tmp_path / "part", *sets)
     resumed.fit(data, resume=True)
-    assert resumed.state.step == full.state.step == 24
+    assert resumed.state.step == full.state.step > stop
     assert_same_weights(tmp_path / "full/checkpoint.safetensors",
                         tmp_path / "part/checkpoint.safetensors")
-    read = lambda p: [{k: v for k, v in json.loads(x).items() if k != "elapsed_s"}  # noqa: E731
-                      for x in (p / "metrics.jsonl").read_text().splitlines()]
-    # the stopped run logged a short window at step 11; records before it must agree
-    assert read(tmp_path / "part")[:3] == read(tmp_path / "full")[:3]
+
+    def before_stop(run):  # the stopped run logged a short window at `stop`
+        records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in records
+                if r["step"] < stop]
+    assert before_stop(tmp_path / "part") == before_stop(tmp_path / "full") != []
 
 
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
@@ -170,14 +175,3 @@ def test_resume_ignores_a_metrics_line_cut_by_the_kill(tmp_path):
     toy(tmp_path, "train.log_every=2", "train.epochs=2")[0].fit(data, resume=True)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == list(range(2, 17, 2))
-
-
-def test_workers_keep_resume_exact(tmp_path):
-    sets = ["train.epochs=2", "dropout=0.3", "train.num_workers=1"]
-    full, data = toy(tmp_path / "full", *sets)
-    full.fit(data)
-    part, _ = toy(tmp_path / "part", *sets, "train.max_steps=5")
-    part.fit(data)
-    toy(tmp_path / "part", *sets)[0].fit(data, resume=True)
-    assert_same_weights(tmp_path / "full/checkpoint.safetensors",
-                        tmp_path / "part/checkpoint.safetensors")
