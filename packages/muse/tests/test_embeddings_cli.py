@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from dldiy_core import UserError
+from dldiy_core.testing import assert_user_error, run_cli
+from dldiy_muse.align import fit_seed
+from dldiy_muse.cli import main
+from dldiy_muse.data import Embeddings
+from dldiy_muse.embeddings import normalize, read_npy, read_vec, write_vec
+
+
+def test_vec_round_trip_and_streaming(tmp_path):
+    emb = Embeddings(["le", "chat", "été"], np.arange(6, dtype=np.float32).reshape(3, 2) / 7)
+    path = write_vec(tmp_path / "x.vec", emb)
+    back, skipped = read_vec(path)
+    assert back.words == emb.words and not skipped
+    np.testing.assert_allclose(back.vectors, emb.vectors, atol=1e-5)
+    assert read_vec(path, max_words=2)[0].words == ["le", "chat"]
+
+
+def test_bad_rows_are_skipped_and_counted(tmp_path):
+    path = tmp_path / "bad.vec"
+    path.write_bytes(b"6 2\nun 1 2\ndeux 1\nun 3 4\n\xff\xfe 1 2\nnan 1 nan\ntrois 5 6\n")
+    emb, skipped = read_vec(path)
+    assert emb.words == ["un", "trois"]
+    assert skipped == {"wrong number of values": 1, "duplicate word": 1,
+                       "undecodable bytes": 1, "NaN or inf": 1}
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "line 1 should be the header"),
+    (b"one two\n", "line 1 should be the header"),
+    (b"2 3\na 1 2\nb 1 2\n", "header says 3 dimensions, this row has 2"),
+    (b"5 2\na 1 2\nb 1 2\n", "header says 5 rows, the file has 2"),
+])
+def test_bad_files_are_one_error(tmp_path, content, message):
+    (tmp_path / "x.vec").write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        read_vec(tmp_path / "x.vec")
+
+
+def test_npy_vocabulary_mismatch(tmp_path):
+    np.save(tmp_path / "v.npy", np.zeros((3, 2), np.float32))
+    (tmp_path / "w.txt").write_text("a\nb\n")
+    with pytest.raises(UserError, match=r"\(3, 2\) vectors for 2 words"):
+        read_npy(tmp_path / "v.npy", tmp_path / "w.txt")
+
+
+def test_normalize_and_dimension_mismatch():
+    x = np.random.default_rng(0).normal(size=(50, 4)) + 3
+    y = normalize(x, "unit,center,unit")
+    np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1, atol=1e-5)
+    assert abs(normalize(x, "center").mean(0)).max() < 1e-5
+    with pytest.raises(UserError, match="normalisation 'scale'"):
+        normalize(x, "scale")
+    with pytest.raises(UserError, match=r"differ in dimension \(4 vs 3\)"):
+        fit_seed(y, y[:, :3], np.array([[0, 0]]))
+
+
+def test_cli_bad_input(tmp_path):
+    assert_user_error(run_cli(main, ["eval", "--run", str(tmp_path)]), "checkpoint not found")
+    assert_user_error(run_cli(main, ["align", "--out", str(tmp_path / "r"), "--mode", "magic"]),
+                      "'magic' is not one of")
