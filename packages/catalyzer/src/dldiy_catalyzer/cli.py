@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,17 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from dldiy_core import (
-    ArgumentParser,
     CheckpointError,
+    Commands,
     UserError,
-    add_config_args,
-    atomic_write_text,
     config_from_args,
+    emit_json,
     from_dict,
     load_checkpoint,
     load_module_state,
-    run_main,
-    setup_logging,
 )
 
 from .config import PRESETS, CatalyzerConfig
@@ -60,13 +55,6 @@ def read_vectors(path: str | Path) -> np.ndarray:
     raise UserError(f"{path}: unknown vector file type (expected .fvecs, .bvecs or .npy)")
 
 
-def write_json(path: str | None, data: dict) -> None:
-    text = json.dumps(data, indent=2)
-    if path:
-        atomic_write_text(path, text + "\n")
-    print(text)
-
-
 def cmd_data(args) -> int:
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
     d = cfg.data
@@ -98,8 +86,8 @@ def cmd_eval(args) -> int:
     result = catalyzer_recalls(net, splits, cfg.codes)
     if args.baselines:
         result.update(baseline_recalls(splits))
-    write_json(args.json, {name: {f"recall@{r}": v for r, v in rec.items()}
-                           for name, rec in result.items()})
+    emit_json({name: {f"recall@{r}": v for r, v in rec.items()}
+               for name, rec in result.items()}, args.json)
     return 0
 
 
@@ -134,7 +122,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
-    write_json(args.json, run_bench(cfg))
+    emit_json(run_bench(cfg), args.json)
     return 0
 
 
@@ -146,57 +134,40 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="dldiy-catalyzer", description=sys.modules["dldiy_catalyzer"].__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def command(name, fn, help, preset="quick", config=True):
-        c = sub.add_parser(name, help=help, description=help)
-        if config:
-            add_config_args(c, PRESETS, preset)
-        c.set_defaults(fn=fn)
-        return c
-
-    command("data", cmd_data, "build and cache the database/train/query splits")
-    c = command("train", cmd_train, "train a catalyzer (triplet + KoLeo)")
+def commands() -> Commands:
+    cli = Commands("dldiy-catalyzer", sys.modules["dldiy_catalyzer"].__doc__, presets=PRESETS,
+                   default_preset="quick", quiet_loggers=("faiss",))
+    cli.add("data", cmd_data, "build and cache the database/train/query splits")
+    c = cli.add("train", cmd_train, "train a catalyzer (triplet + KoLeo)")
     c.add_argument("--out", required=True, help="run folder")
     c.add_argument("--resume", action="store_true", help="continue the run in --out")
-    c = command("eval", cmd_eval, "recall@1/10/100 of a trained run", config=False)
+    c = cli.add("eval", cmd_eval, "recall@1/10/100 of a trained run", config=False)
     c.add_argument("--run", required=True)
     c.add_argument("--baselines", action="store_true", help="also PQ, OPQ, LSH, ITQ, raw lattice")
     c.add_argument("--json", help="write the recalls here")
-    idx = sub.add_parser("index", help="build or search a CatalyzerIndex").add_subparsers(
+    index = cli.sub.add_parser("index", help="build or search a CatalyzerIndex").add_subparsers(
         dest="index_command", required=True)
-    c = idx.add_parser("build", help="encode vectors with a trained run")
+    c = cli.add("build", cmd_index_build, "encode vectors with a trained run", config=False,
+                parent=index)
     c.add_argument("--run", required=True)
     c.add_argument("--vectors", required=True, help=".fvecs, .bvecs or .npy")
     c.add_argument("--out", required=True, help="index file (.safetensors)")
     c.add_argument("--r2", type=int, default=79, help="Zn sphere radius^2 (79: 64-bit codes)")
     c.add_argument("--shards", type=int, default=1)
     c.add_argument("--keep-vectors", action="store_true", help="store raw vectors to re-rank")
-    c.set_defaults(fn=cmd_index_build)
-    c = idx.add_parser("search", help="k nearest neighbours of query vectors")
+    c = cli.add("search", cmd_index_search, "k nearest neighbours of query vectors",
+                config=False, parent=index)
     c.add_argument("--index", required=True)
     c.add_argument("--queries", required=True)
     c.add_argument("--k", type=int, default=10)
     c.add_argument("--rerank", type=int, default=0, help="re-rank this many candidates exactly")
     c.add_argument("--out", help=".ivecs file for the ids (default: print)")
-    c.set_defaults(fn=cmd_index_search)
-    c = command("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
+    c = cli.add("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
     c.add_argument("--json", help="write the figures here")
-    c = command("demo", cmd_demo, "train on a GloVe-50 subset and write a report")
+    c = cli.add("demo", cmd_demo, "train on a GloVe-50 subset and write a report")
     c.add_argument("--out", default="reports/catalyzer", help="report folder")
-    return p
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    args = parser().parse_args(argv)
-    setup_logging(args.verbose)
-    if not args.verbose:
-        logging.getLogger("faiss").setLevel(logging.WARNING)
-    return args.fn(args)
+    return cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(_main, argv)
+    return commands().main(argv)

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dldiy_core import (
-    ArgumentParser,
-    UserError,
-    add_config_args,
-    atomic_write_text,
-    config_from_args,
-    run_main,
-    setup_logging,
-)
+from dldiy_core import Commands, UserError, config_from_args, emit_json
 
 from .align import refine
 from .config import PRESETS, MuseConfig
@@ -24,13 +14,6 @@ from .csls import csls_search, mean_knn_similarity, unit
 from .data import Embeddings, build_en_fr, cache_root
 from .embeddings import write_vec
 from .pipeline import align, evaluate, load_pair, load_run, save_run
-
-
-def write_json(path: str | None, data: dict) -> None:
-    text = json.dumps(data, indent=2)
-    if path:
-        atomic_write_text(path, text + "\n")
-    print(text)
 
 
 def cmd_data(args) -> int:
@@ -65,7 +48,7 @@ def cmd_refine(args) -> int:
 
 def cmd_eval(args) -> int:
     cfg, result = load_run(args.run)
-    write_json(args.json, evaluate(result, load_pair(cfg)))
+    emit_json(evaluate(result, load_pair(cfg)), args.json)
     return 0
 
 
@@ -97,7 +80,7 @@ def cmd_translate(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    write_json(args.json, run_bench(config_from_args(MuseConfig, PRESETS, args)))
+    emit_json(run_bench(config_from_args(MuseConfig, PRESETS, args)), args.json)
     return 0
 
 
@@ -108,49 +91,39 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="dldiy-muse", description=sys.modules["dldiy_muse"].__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
+def commands() -> Commands:
+    cli = Commands("dldiy-muse", sys.modules["dldiy_muse"].__doc__, presets=PRESETS,
+                   default_preset="quick", quiet_loggers=("faiss",))
 
-    def command(name, fn, help, config=True, run=False):
-        c = sub.add_parser(name, help=help, description=help)
-        if config:
-            add_config_args(c, PRESETS, "quick")
-        if run:
-            c.add_argument("--run", required=True, help="folder written by align")
-        c.set_defaults(fn=fn)
+    def with_run(name, fn, help):
+        c = cli.add(name, fn, help, config=False)
+        c.add_argument("--run", required=True, help="folder written by align")
         return c
 
-    command("data", cmd_data, "build the English-French pair and dictionaries", config=False)
-    c = command("align", cmd_align, "seed an orthogonal map and refine it")
+    cli.add("data", cmd_data, "build the English-French pair and dictionaries", config=False)
+    c = cli.add("align", cmd_align, "seed an orthogonal map and refine it")
     c.add_argument("--mode", dest="sets", action="append", type=lambda m: f"mode={m}",
-                   help="supervised (Procrustes on the training dictionary) or identical")
+                   help="supervised (training dictionary), identical (same spelling) or "
+                        "unsupervised (no dictionary)")
+    c.add_argument("--init", dest="sets", action="append", type=lambda m: f"init={m}",
+                   help="unsupervised initialisation: similarity")
     c.add_argument("--out", required=True, help="run folder")
-    c = command("refine", cmd_refine, "more refinement iterations on a run", False, True)
-    c.add_argument("--iterations", type=int, default=5)
-    c = command("eval", cmd_eval, "P@1/5/10 (NN and CSLS) on the test dictionary", False, True)
-    c.add_argument("--json", help="write the figures here")
-    c = command("export", cmd_export, "mapped source embeddings as .vec", False, True)
+    with_run("refine", cmd_refine, "more refinement iterations on a run").add_argument(
+        "--iterations", type=int, default=5)
+    with_run("eval", cmd_eval, "P@1/5/10 (NN and CSLS) on the test dictionary").add_argument(
+        "--json", help="write the figures here")
+    c = with_run("export", cmd_export, "mapped source embeddings as .vec")
     c.add_argument("--out", required=True)
     c.add_argument("--max-words", type=int, default=0)
-    c = command("translate", cmd_translate, "CSLS translations of source words", False, True)
+    c = with_run("translate", cmd_translate, "CSLS translations of source words")
     c.add_argument("words", nargs="+")
     c.add_argument("--k", type=int, default=5)
-    c = command("bench", cmd_bench, "CSLS speed and memory, blocked against full matrix")
-    c.add_argument("--json", help="write the figures here")
-    c = command("demo", cmd_demo, "supervised vs identical-strings alignment, with a report")
-    c.add_argument("--out", default="reports/muse", help="report folder")
-    return p
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    args = parser().parse_args(argv)
-    setup_logging(args.verbose)
-    if not args.verbose:
-        logging.getLogger("faiss").setLevel(logging.WARNING)
-    return args.fn(args)
+    cli.add("bench", cmd_bench, "CSLS speed and memory, blocked against full matrix"
+            ).add_argument("--json", help="write the figures here")
+    cli.add("demo", cmd_demo, "supervised vs identical-strings alignment, with a report"
+            ).add_argument("--out", default="reports/muse", help="report folder")
+    return cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(_main, argv)
+    return commands().main(argv)

@@ -6,6 +6,7 @@ checkpoints, dataclass configs on the command line, run reports, and test helper
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from .cli import Commands, emit_json
 from .config import (
     ConfigError,
     add_config_args,
@@ -27,11 +28,11 @@ from .trainer import Hook, TrainConfig, Trainer, TrainState
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArgumentParser", "BatchSource", "CheckpointError", "ConfigError", "DatasetBatches", "Hook",
-    "Report", "TensorData", "TrainConfig", "TrainState", "Trainer", "UserError",
-    "add_config_args", "all_reduce_mean", "atomic_path", "atomic_write_bytes",
-    "atomic_write_text", "barrier", "broadcast", "config_from_args", "from_dict", "is_main",
-    "load_checkpoint", "load_module_state", "new_figure", "progress", "rank", "resolve",
+    "ArgumentParser", "BatchSource", "CheckpointError", "Commands", "ConfigError",
+    "DatasetBatches", "Hook", "Report", "TensorData", "TrainConfig", "TrainState", "Trainer",
+    "UserError", "add_config_args", "all_reduce_mean", "atomic_path", "atomic_write_bytes",
+    "atomic_write_text", "barrier", "broadcast", "config_from_args", "emit_json", "from_dict",
+    "is_main", "load_checkpoint", "load_module_state", "new_figure", "progress", "rank", "resolve",
     "run_main", "save_checkpoint", "save_config", "seed_everything", "select_device",
     "setup_logging", "to_dict", "world_size", "write_wav",
 ]

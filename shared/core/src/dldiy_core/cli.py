@@ -1,0 +1,60 @@
+"""Command-line plumbing every package CLI shares: subcommands, logging, JSON output."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .config import add_config_args
+from .errors import ArgumentParser, run_main
+from .io import atomic_write_text
+from .progress import setup_logging
+
+
+class Commands:
+    """``prog SUBCOMMAND ...`` where each subcommand runs ``fn(args) -> exit code``.
+
+    >>> cli = Commands("dldiy-x", __doc__, presets=PRESETS, default_preset="quick")
+    >>> c = cli.add("train", cmd_train, "train a model"); c.add_argument("--out")
+    >>> def main(argv=None): return cli.main(argv)
+    """
+
+    def __init__(self, prog: str, description: str | None, *,
+                 presets: Mapping[str, Mapping] | None = None, default_preset: str | None = None,
+                 quiet_loggers: Sequence[str] = ()):
+        self.parser = ArgumentParser(prog=prog, description=description)
+        self.parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        self.sub = self.parser.add_subparsers(dest="command", required=True)
+        self.presets, self.default_preset = presets or {}, default_preset
+        self.quiet_loggers = quiet_loggers
+
+    def add(self, name: str, fn: Callable[[Any], int], help: str, *, config: bool = True,
+            parent: Any = None) -> ArgumentParser:
+        """A subcommand (of ``parent``'s subparsers if given); ``config`` adds --preset/--set."""
+        c = (parent or self.sub).add_parser(name, help=help, description=help)
+        if config:
+            add_config_args(c, self.presets, self.default_preset)
+        c.set_defaults(fn=fn)
+        return c
+
+    def _run(self, argv: Sequence[str] | None) -> int:
+        args = self.parser.parse_args(argv)
+        setup_logging(args.verbose)
+        if not args.verbose:
+            for name in self.quiet_loggers:
+                logging.getLogger(name).setLevel(logging.WARNING)
+        return args.fn(args)
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """Parse and run; bad input is one line on stderr and exit code 2."""
+        return run_main(self._run, argv)
+
+
+def emit_json(data: Mapping[str, Any], path: str | None = None) -> None:
+    """Print ``data`` as JSON, and write it to ``path`` (atomically) when given."""
+    text = json.dumps(data, indent=2)
+    if path:
+        atomic_write_text(path, text + "\n")
+    print(text)
