@@ -61,3 +61,9 @@ def test_cli_bad_input(tmp_path):
     assert_user_error(run_cli(main, ["eval", "--run", str(tmp_path)]), "checkpoint not found")
     assert_user_error(run_cli(main, ["align", "--out", str(tmp_path / "r"), "--mode", "magic"]),
                       "'magic' is not one of")
+
+
+def test_commands_help():
+    for argv in (["--help"], ["train", "--help"], ["translate", "--help"]):
+        result = run_cli(main, argv)
+        assert result.code == 0 and "usage: dldiy-muse" in result.out

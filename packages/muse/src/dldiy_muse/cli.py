@@ -101,11 +101,14 @@ def commands() -> Commands:
         return c
 
     cli.add("data", cmd_data, "build the English-French pair and dictionaries", config=False)
-    c = cli.add("align", cmd_align, "seed an orthogonal map and refine it")
+    c = cli.add("align", cmd_align, "seed an orthogonal map and refine it (alias: train)",
+                aliases=["train"])
     c.add_argument("--mode", dest="sets", action="append", type=lambda m: f"mode={m}",
+                   metavar="MODE",
                    help="supervised (training dictionary), identical (same spelling) or "
                         "unsupervised (no dictionary)")
     c.add_argument("--init", dest="sets", action="append", type=lambda m: f"init={m}",
+                   metavar="INIT",
                    help="unsupervised initialisation: similarity")
     c.add_argument("--out", required=True, help="run folder")
     with_run("refine", cmd_refine, "more refinement iterations on a run").add_argument(

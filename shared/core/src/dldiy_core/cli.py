@@ -31,9 +31,10 @@ class Commands:
         self.quiet_loggers = quiet_loggers
 
     def add(self, name: str, fn: Callable[[Any], int], help: str, *, config: bool = True,
-            parent: Any = None) -> ArgumentParser:
+            parent: Any = None, aliases: Sequence[str] = ()) -> ArgumentParser:
         """A subcommand (of ``parent``'s subparsers if given); ``config`` adds --preset/--set."""
-        c = (parent or self.sub).add_parser(name, help=help, description=help)
+        c = (parent or self.sub).add_parser(name, help=help, description=help,
+                                            aliases=list(aliases))
         if config:
             add_config_args(c, self.presets, self.default_preset)
         c.set_defaults(fn=fn)
