@@ -2,7 +2,7 @@
 
 import pytest
 
-from dldiy_core.testing import assert_user_error, list_files, run_cli
+from dldiy_core.testing import assert_user_error, list_files, run_cli, run_module
 from dldiy_core.toy import main
 
 
@@ -51,3 +51,11 @@ def test_corrupt_checkpoint(finished_run, tmp_path):
     (bad / "checkpoint.safetensors").write_bytes(b"\0" * 50)
     assert_user_error(run_cli(main, ["--out", str(bad), "--resume", "--preset", "tiny"]),
                       "checkpoint.safetensors")
+
+
+def test_module_entry_point_in_a_subprocess(tmp_path):
+    ok = run_module("dldiy_core", ["toy-train", "--out", str(tmp_path / "r"), "--preset", "tiny"])
+    assert ok.code == 0 and "trained 8 steps" in ok.out
+    assert_user_error(run_module("dldiy_core", ["toy-train", "--out", str(tmp_path / "r"),
+                                                "--preset", "tiny"]), "already holds a run")
+    assert run_module("dldiy_core", ["nope"]).code == 2

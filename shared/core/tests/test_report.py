@@ -5,6 +5,7 @@ import numpy as np
 
 from dldiy_core import Report
 from dldiy_core.report import fmt, new_figure
+from dldiy_core.testing import sine_wave
 
 
 def test_report_writes_md_html_summary_and_media(tmp_path):
@@ -19,7 +20,7 @@ def test_report_writes_md_html_summary_and_media(tmp_path):
     ax.hist(np.random.default_rng(0).normal(size=100))
     r.figure("hist", fig, "a histogram")
     r.image("img", np.zeros((8, 8, 3), dtype=np.uint8))
-    r.audio("tone", np.sin(np.arange(1600) / 10), 16000, "tone")
+    r.audio("tone", sine_wave(440, 0.1), 16000, "tone")
     page = r.write().read_text()
     folder = tmp_path / "run"
     assert sorted(p.name for p in folder.iterdir()) == sorted(

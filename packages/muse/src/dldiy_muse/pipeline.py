@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +102,3 @@ def load_run(run: str | Path) -> tuple[MuseConfig, Alignment]:
         raise CheckpointError(f"{path}: not a muse alignment ({e})") from None
     return cfg, result
 
-
-def with_overrides(cfg: MuseConfig, **refine) -> MuseConfig:
-    return dataclasses.replace(cfg, refine=dataclasses.replace(cfg.refine, **refine))
