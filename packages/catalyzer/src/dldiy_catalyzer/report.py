@@ -72,9 +72,10 @@ def demo(cfg: CatalyzerConfig, out: Path) -> Path:
              f"{cfg.model.d_out}-d sphere: the catalyzer spreads them (fewer tiny distances)")
     train_log = [h for h in lattice.history if h["kind"] == "train"]
     steps = [h["step"] for h in train_log]
-    r.line_plot("training", {k: (steps, [h[k] for h in train_log])
-                             for k in ("loss", "triplet", "koleo")},
-                xlabel="step", caption="training losses (lattice catalyzer)")
+    for key, what in (("triplet", "triplet rank loss"), ("koleo", "KoLeo entropy term"),
+                      ("offending", "fraction of triplets with a positive loss")):
+        r.line_plot(f"training_{key}", {key: (steps, [h[key] for h in train_log])},
+                    xlabel="step", caption=f"{what} while training (lattice catalyzer)")
     r.text(f"Total demo time: {time.perf_counter() - t0:.0f} s.")
     return r.write()
 

@@ -25,7 +25,7 @@ padding:.3em .6em;text-align:right}th{background:#f3f3f3}td:first-child,th:first
 text-align:left}figure{display:inline-block;margin:.5em}img{max-width:100%;border:1px solid #eee}
 .headline{display:flex;flex-wrap:wrap;gap:1em}.headline div{background:#f6f8fa;padding:.6em 1em;
 border-radius:6px}.headline b{display:block;font-size:1.3em}section{margin-bottom:2em}
-figcaption{font-size:.9em;color:#555}"""
+figcaption{font-size:.9em;color:#555}table.text td{text-align:left}"""
 
 
 def fmt(value: Any) -> str:
@@ -48,12 +48,14 @@ def html_page(title: str, body: str) -> str:
             f"<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")
 
 
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "",
+               cls: str = "") -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>\n"
                    for row in rows)
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<tr>{head}</tr>\n{body}</table>"
+    attr = f' class="{html.escape(cls)}"' if cls else ""
+    return f"<table{attr}>{cap}<tr>{head}</tr>\n{body}</table>"
 
 
 def html_headlines(figures: Mapping[str, Any]) -> str:
