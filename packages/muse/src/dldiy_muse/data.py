@@ -172,11 +172,11 @@ def load_fr_vectors(max_words: int) -> Embeddings:
     return Embeddings([name[r] for r in keep], vectors[keep].astype(np.float32))
 
 
-def reduce_dim(emb: Embeddings, d: int, seed: int = 0) -> Embeddings:
+def reduce_dim(emb: Embeddings, d: int) -> Embeddings:
     """PCA to ``d`` dims: ``[n, D] -> [n, d]``; how French 300-d is brought to English 50-d.
 
-    Exact SVD of the centred vectors (``seed`` is unused: it is deterministic); each component's
-    sign is fixed so its largest loading is positive. The output is centred.
+    Exact SVD of the centred vectors (deterministic); each component's sign is fixed so its
+    largest loading is positive. The output is centred.
     """
     x = np.asarray(emb.vectors, dtype=np.float64)
     if not 0 < d <= min(x.shape):
@@ -319,7 +319,7 @@ def build_en_fr(root: Path, n_en: int = 200_000, n_fr: int = 20_000, seed: int =
     t0 = time.perf_counter()
     en = load_glove_en(n_en)
     fr300 = load_fr_vectors(n_fr)
-    fr = reduce_dim(fr300, params["dim"], seed)
+    fr = reduce_dim(fr300, params["dim"])
     found = {p: load_freedict(p) for p in ("eng-fra", "fra-eng")}
     pairs = list(dict.fromkeys(found["eng-fra"] + found["fra-eng"]))
     src_rank, tgt_vocab = en.index(), set(fr.words)
