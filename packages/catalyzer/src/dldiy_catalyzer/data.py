@@ -151,8 +151,12 @@ def build_splits(source: str, n_base: int, n_train: int, n_query: int, seed: int
         (tmp / "meta.json").write_text(json.dumps(
             {"source": source, "n_base": n_base, "n_train": n_train, "n_query": n_query,
              "seed": seed, "d": int(x.shape[1])}, indent=2))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        try:
+            os.rename(tmp, folder)  # complete folders only ever appear, all at once
+        except OSError:
+            if not (folder / "meta.json").exists():
+                raise
+            # another process (e.g. the other torchrun rank) built the same split first
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_splits(folder)
