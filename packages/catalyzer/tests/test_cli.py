@@ -102,3 +102,23 @@ def test_two_process_torchrun_training(tmp_path, vectors_file):
     result = run_cli(main, ["eval", "--run", str(tmp_path / "ddp"),
                             "--json", str(tmp_path / "r.json")])
     assert result.code == 0, result.err
+
+
+def test_demo_and_bench_on_a_small_vector_file(tmp_path, vectors_file):
+    """The whole demo/bench path, on 16-d vectors (no 24-d projection baseline is possible)."""
+    import json
+
+    sets = ["--preset", "tiny", "--set", f"data.source={vectors_file}",
+            "--set", "data.n_base=1500", "--set", "data.n_train=1000", "--set", "data.n_query=100",
+            "--set", "train.epochs=1"]
+    result = run_cli(main, ["demo", "--out", str(tmp_path / "demo"), *sets])
+    assert result.code == 0, result.err
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert {m["path"] for m in summary["media"]} >= {"recall_at_k.png", "spreading.png"}
+    assert 0 <= summary["headlines"]["recall@10, OPQ 64 bits"] <= 1
+    result = run_cli(main, ["bench", "--json", str(tmp_path / "b.json"), *sets])
+    assert result.code == 0, result.err
+    figures = json.loads((tmp_path / "b.json").read_text())
+    for key in ("recall10_lattice64", "recall10_opq64", "recall10_pq64", "recall10_binary64",
+                "recall10_lsh64", "qps_catalyzer64", "qps_indexlattice64", "qps_pq64"):
+        assert key in figures

@@ -8,7 +8,6 @@ of :class:`CatalyzerIndex` (codes decoded once, exact flat search) against faiss
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import faiss
@@ -19,7 +18,7 @@ from .data import Splits, build_splits
 from .evaluate import _pad, baseline_recalls, catalyzer_recalls
 from .index import CatalyzerIndex
 from .models import embed
-from .train import train
+from .train import binary_config, train
 
 
 def qps(search, queries: np.ndarray, min_seconds: float = 1.0) -> float:
@@ -61,9 +60,7 @@ def run_bench(cfg: CatalyzerConfig) -> dict:
     t0 = time.perf_counter()
     lattice_net = train(cfg, None, splits=splits).model.eval()
     train_s = time.perf_counter() - t0
-    binary_cfg = dataclasses.replace(cfg, codes="binary",
-                                     model=dataclasses.replace(cfg.model, d_out=64))
-    binary_net = train(binary_cfg, None, splits=splits).model.eval()
+    binary_net = train(binary_config(cfg), None, splits=splits).model.eval()
     rec = catalyzer_recalls(lattice_net, splits, "lattice")
     rec.update(catalyzer_recalls(binary_net, splits, "binary"))
     rec.update(baseline_recalls(splits, (64,)))

@@ -85,17 +85,19 @@ def projected_lattice_recall(splits: Splits, r2: int, how: str, d_out: int = 24,
     else:
         proj = faiss.RandomRotationMatrix(d, d_out)
         proj.init(1234)
-    f = lambda x: _unit(proj.apply(np.ascontiguousarray(x, dtype=np.float32)))  # noqa: E731
+    f = lambda x: unit(proj.apply(np.ascontiguousarray(x, dtype=np.float32)))  # noqa: E731
     return recall_at(lattice_ids(f(splits.xb), f(splits.xq), r2, min(k, len(splits.xb))),
                      splits.gt)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length."""
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def baseline_recalls(splits: Splits, bits_list=(16, 32, 64)) -> dict[str, dict[int, float]]:
-    """faiss PQ, OPQ, LSH, ITQ (when bits <= d) and the raw lattice (PCA / random rotation)."""
+    """faiss PQ, OPQ, LSH, ITQ (when bits <= d) and the raw lattice on a PCA / random
+    rotation to 24-d (when d >= 24)."""
     d, out = splits.d, {}
     for bits in bits_list:
         m = bits // 8
@@ -108,7 +110,7 @@ def baseline_recalls(splits: Splits, bits_list=(16, 32, 64)) -> dict[str, dict[i
         if bits <= d:
             out[f"itq{bits}"] = faiss_recall(
                 lambda dd, b=bits: faiss.index_factory(dd, f"ITQ{b},LSHt"), splits)
-        if bits in BITS_TO_R2:
+        if bits in BITS_TO_R2 and d >= 24:  # a projection to 24-d needs d >= 24
             r2 = BITS_TO_R2[bits]
             out[f"pca-lattice{bits}"] = projected_lattice_recall(splits, r2, "pca")
             out[f"rotation-lattice{bits}"] = projected_lattice_recall(splits, r2, "rotation")

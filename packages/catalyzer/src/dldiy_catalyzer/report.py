@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -13,9 +12,9 @@ from dldiy_core import Report, new_figure
 
 from .config import CatalyzerConfig
 from .data import build_splits
-from .evaluate import RANKS, baseline_recalls, catalyzer_recalls, nn_distances
+from .evaluate import RANKS, baseline_recalls, catalyzer_recalls, nn_distances, unit
 from .models import embed
-from .train import train
+from .train import binary_config, train
 
 METHODS = [("catalyzer + lattice", "lattice"), ("catalyzer + binary", "binary"),
            ("PQ", "pq"), ("OPQ", "opq"), ("LSH", "lsh"), ("ITQ", "itq"),
@@ -28,9 +27,8 @@ def demo(cfg: CatalyzerConfig, out: Path) -> Path:
     splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
     lattice = train(cfg, None, splits=splits)
     rec = catalyzer_recalls(lattice.model, splits, "lattice")
-    bin_cfg = dataclasses.replace(cfg, codes="binary",
-                                  model=dataclasses.replace(cfg.model, d_out=64))
-    rec.update(catalyzer_recalls(train(bin_cfg, None, splits=splits).model, splits, "binary"))
+    binary_net = train(binary_config(cfg), None, splits=splits).model
+    rec.update(catalyzer_recalls(binary_net, splits, "binary"))
     rec.update(baseline_recalls(splits))
 
     r = Report(out, f"Neural catalyzer + lattice on {d.source}")
@@ -57,13 +55,15 @@ def demo(cfg: CatalyzerConfig, out: Path) -> Path:
                 xlabel="R", ylabel="recall@R", logx=True, caption="recall@R at 64 bits")
 
     fig, ax = new_figure()
-    pca = faiss.PCAMatrix(splits.d, cfg.model.d_out)
-    pca.train(np.ascontiguousarray(splits.xt, dtype=np.float32))
     sample = np.ascontiguousarray(splits.xb[:5000], dtype=np.float32)
-    before = nn_distances(_unit(pca.apply(sample)))
+    if splits.d >= cfg.model.d_out:  # compare on spheres of the same dimension
+        pca = faiss.PCAMatrix(splits.d, cfg.model.d_out)
+        pca.train(np.ascontiguousarray(splits.xt, dtype=np.float32))
+        before, label = unit(pca.apply(sample)), f"PCA to {cfg.model.d_out}-d, normalised"
+    else:
+        before, label = unit(sample), f"input ({splits.d}-d), normalised"
     after = nn_distances(embed(lattice.model, sample).numpy())
-    ax.hist(before, bins=60, alpha=0.6, label=f"PCA to {cfg.model.d_out}-d, normalised",
-            density=True)
+    ax.hist(nn_distances(before), bins=60, alpha=0.6, label=label, density=True)
     ax.hist(after, bins=60, alpha=0.6, label="catalyzer output", density=True)
     ax.set(xlabel="distance to the nearest other point", ylabel="density",
            title="spreading: nearest-neighbour distances before and after")
@@ -79,6 +79,3 @@ def demo(cfg: CatalyzerConfig, out: Path) -> Path:
     r.text(f"Total demo time: {time.perf_counter() - t0:.0f} s.")
     return r.write()
 
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

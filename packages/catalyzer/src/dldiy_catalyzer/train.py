@@ -7,6 +7,7 @@ space (quantized when training end to end), then runs SGD over the epoch in rand
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,12 @@ def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
     trainer = Trainer(net, opt, make_loss(cfg, quantize), cfg.train, out, scheduler=sched,
                       run_config=to_dict(cfg), stateful={"triplets": source})
     return trainer, source
+
+
+def binary_config(cfg: CatalyzerConfig, bits: int = 64) -> CatalyzerConfig:
+    """The same settings for the binary catalyzer: a ``bits``-d output coded by its signs."""
+    return dataclasses.replace(cfg, codes="binary",
+                               model=dataclasses.replace(cfg.model, d_out=bits))
 
 
 def train(cfg: CatalyzerConfig, out: str | Path | None, resume: bool = False,
