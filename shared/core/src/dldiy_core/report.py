@@ -188,14 +188,16 @@ class Report:
         return atomic_write_text(self.out_dir / "index.html", html_page(self.title, body))
 
 
-def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Any, Any]:
-    """A matplotlib figure on the headless Agg backend (no display needed)."""
+def new_figure(width: float = 6.0, height: float = 4.0, rows: int = 1, cols: int = 1,
+               **kwargs: Any) -> tuple[Any, Any]:
+    """A matplotlib figure on the headless Agg backend (no display needed); with ``rows`` or
+    ``cols`` above 1, an array of axes (``kwargs`` go to ``plt.subplots``, e.g. ``sharex``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height))
+    return plt.subplots(rows, cols, figsize=(width, height), **kwargs)
 
 
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:

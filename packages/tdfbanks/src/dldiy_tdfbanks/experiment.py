@@ -1,0 +1,149 @@
+"""The paper's experiment (Table 1): the same recognizer on MFSC and on TD-filterbanks fixed,
+learn-all, learn-filterbank and random init (LEAF and SincNet as extras), PER on dev and test,
+and plots of what the filters learned. Resumable: finished front ends are kept, an interrupted
+one resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dldiy_core import Report, atomic_write_text, load_checkpoint, load_module_state, new_figure
+
+from .config import Config
+from .data import SpeechSet, load_split
+from .evaluate import evaluate
+from .filterbank import TDFilterbank, mel_triangles, squared_hann
+from .models import Recognizer
+from .train import build_model, corpus_path, train
+
+log = logging.getLogger(__name__)
+EVAL_MAX_SECONDS = 60.0
+
+
+def load_run(run: str | Path) -> tuple[Config, Recognizer]:
+    """The config and trained recognizer of a ``train`` run folder."""
+    from dldiy_core import CheckpointError, UserError, from_dict
+
+    path = Path(run) / "checkpoint.safetensors"
+    state = load_checkpoint(path)
+    try:
+        cfg = from_dict(Config, state["config"])
+    except (KeyError, UserError) as e:
+        raise CheckpointError(f"{path}: not a tdfbanks run ({e})") from None
+    model = build_model(cfg)
+    load_module_state(model, state["model"], path)
+    return cfg, model.eval()
+
+
+def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet]) -> dict:
+    """Train (or resume) one front end in ``folder`` and score it; cached in result.json."""
+    done = folder / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, frontend=name))
+    t0 = time.perf_counter()
+    trainer = train(c, folder, resume=(folder / "checkpoint.safetensors").exists(),
+                    data=data["train"])
+    model = trainer.model
+    result = {"frontend": name, "train_s": time.perf_counter() - t0,
+              "frontend_params": sum(p.numel() for p in model.frontend.parameters()
+                                     if p.requires_grad),
+              "train_hours": data["train"].seconds() / 3600,
+              "loss": [(h["step"], h["loss"]) for h in trainer.history if h["kind"] == "train"]}
+    for split in ("dev", "test"):
+        result[f"{split}_per"] = evaluate(model, data[split])["per"]
+    log.info("%s: dev PER %.3f, test PER %.3f", name, result["dev_per"], result["test_per"])
+    atomic_write_text(done, json.dumps(result, indent=1))
+    return result
+
+
+def load_data(cfg: Config) -> dict[str, SpeechSet]:
+    corpus, d = corpus_path(cfg), cfg.data
+    data = {"train": load_split(corpus, "train", d.max_seconds, d.train_hours, d.resample)}
+    for split in ("dev", "test"):
+        data[split] = load_split(corpus, split, EVAL_MAX_SECONDS, 0.0, d.resample)
+    return data
+
+
+def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC") -> Path:
+    """Train every front end of ``cfg.experiment``; write the table, plots and a report."""
+    data = load_data(cfg)
+    results = {name: run_one(cfg, name, out / name, data) for name in cfg.experiment}
+    atomic_write_text(out / "experiment.json", json.dumps(
+        {k: {m: v for m, v in r.items() if m != "loss"} for k, r in results.items()}, indent=1))
+    r = Report(out, title)
+    best = min(results.values(), key=lambda x: x["dev_per"])
+    r.headline(f"best dev PER ({best['frontend']})", best["dev_per"])
+    if "mfsc" in results:
+        r.headline("MFSC test PER", results["mfsc"]["test_per"])
+    r.text(f"{len(data['train'])} training utterances ({data['train'].seconds() / 3600:.2f} h), "
+           f"{len(data['dev'])} dev, {len(data['test'])} test, voice-disjoint splits. Phone "
+           "error rate on the 39 folded TIMIT phones, greedy CTC decoding. Recognizer: "
+           f"{cfg.model.layers} conv layers x {cfg.model.channels} channels, kernel "
+           f"{cfg.model.kernel}, {cfg.train.epochs} epochs.")
+    r.table(["front end", "trainable front-end params", "dev PER", "test PER", "train time (s)"],
+            [[k, v["frontend_params"], v["dev_per"], v["test_per"], round(v["train_s"])]
+             for k, v in results.items()], caption="the paper's Table 1 on this corpus")
+    r.line_plot("training_loss", {k: ([s for s, _ in v["loss"]], [x for _, x in v["loss"]])
+                                  for k, v in results.items() if v["loss"]},
+                xlabel="step", ylabel="CTC loss per phone", caption="training loss")
+    learned = {k: fb for k in results if k.startswith("tdfb-") and k != "tdfb-fixed"
+               and (fb := _frontend(out / k)) is not None}
+    if learned:
+        plot_filters(r, learned)
+    return r.write()
+
+
+def _frontend(folder: Path) -> TDFilterbank | None:
+    if not (folder / "checkpoint.safetensors").exists():
+        return None
+    return load_run(folder)[1].frontend  # type: ignore[return-value]
+
+
+def responses(fb: TDFilterbank, n_fft: int = 8000) -> torch.Tensor:
+    """Power responses in dB ``[40, n_fft // 2]`` (2 Hz bins at 16 kHz)."""
+    power = torch.fft.fft(fb.filter_response(), n=n_fft).abs().pow(2)[:, : n_fft // 2]
+    return 10 * torch.log10(power / power.amax(1, keepdim=True) + 1e-10)
+
+
+def plot_filters(r: Report, learned: dict[str, TDFilterbank]) -> None:
+    """Frequency responses, centre frequencies and lowpass windows against the mel init."""
+    init = TDFilterbank()
+    freqs = np.arange(4000) * 2.0
+    shown = [0, 8, 16, 24, 32, 39]
+    fig, axes = new_figure(6.0, 2.6 * (len(learned) + 1), rows=len(learned) + 1, sharex=True)
+    for ax, (name, fb) in zip(axes, [("mel initialisation", init), *learned.items()],
+                              strict=True):
+        resp = responses(fb)
+        for i in shown:
+            ax.plot(freqs, resp[i], lw=0.8)
+        ax.set(ylim=(-40, 2), ylabel="dB", title=name)
+    axes[-1].set_xlabel("frequency (Hz)")
+    r.figure("filter_responses", fig, "power responses of filters 1, 9, 17, 25, 33, 40 "
+             "(normalised to 0 dB peak): mel initialisation and after training")
+
+    fig, ax = new_figure()
+    peak, _ = mel_triangles()
+    ax.plot(peak.numpy(), "k--", label="mel initialisation")
+    for name, fb in learned.items():
+        ax.plot(freqs[responses(fb).argmax(1).numpy()], ".-", label=name)
+    ax.set(xlabel="filter", ylabel="peak frequency (Hz)", title="centre frequencies")
+    ax.legend()
+    r.figure("centre_frequencies", fig, "frequency of each filter's response peak")
+
+    fig, ax = new_figure()
+    ax.plot(squared_hann().numpy(), "k--", label="squared Hann (init)")
+    for name, fb in learned.items():
+        if fb.lowpass.requires_grad:
+            for i in (0, 20, 39):
+                ax.plot(fb.lowpass.detach()[i].numpy(), lw=0.8, label=f"{name}, channel {i + 1}")
+    ax.set(xlabel="tap", ylabel="weight", title="lowpass (averaging) windows")
+    ax.legend(fontsize=7)
+    r.figure("lowpass", fig, "learned averaging windows against the squared Hann window")

@@ -1,0 +1,62 @@
+"""The phone recognizer: any :class:`Frontend`, then a wav2letter-style stack of 1-d
+convolutions (kernel 5, PReLU, dropout) and a 1x1 convolution to phone log-probabilities for CTC."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from dldiy_core import UserError
+
+from .config import FRONTENDS
+from .frontend import MFSC, Frontend
+from .phones import TIMIT61
+
+
+def make_frontend(name: str, preemphasis: bool = False, impl: str = "fft") -> Frontend:
+    """``mfsc``, ``tdfb-<mode>`` (fixed, learn-all, learn-filterbank, random), ``leaf``,
+    ``sincnet``."""
+    from .filterbank import MODES, TDFilterbank
+
+    if name == "mfsc":
+        return MFSC()
+    if name.startswith("tdfb-") and name[5:] in MODES:
+        return TDFilterbank(mode=name[5:], preemphasis=preemphasis, impl=impl)  # type: ignore
+    if name == "leaf":
+        from .leaf import LEAF
+
+        return LEAF()
+    if name == "sincnet":
+        from .sincnet import SincNet
+
+        return SincNet()
+    raise UserError(f"unknown front end {name!r} (choose from {', '.join(FRONTENDS)})")
+
+
+class Recognizer(nn.Module):
+    """``waveform [B, T] -> log-probabilities [B, F', 1 + 61]`` (class 0 is the CTC blank)."""
+
+    def __init__(self, frontend: Frontend, channels: int = 1000, layers: int = 5,
+                 kernel: int = 5, first_stride: int = 1, dropout: float = 0.5,
+                 n_phones: int = len(TIMIT61)) -> None:
+        super().__init__()
+        self.frontend, self.first_stride = frontend, first_stride
+        blocks: list[nn.Module] = []
+        c_in = frontend.n_channels
+        for i in range(layers):
+            stride = first_stride if i == 0 else 1
+            blocks += [nn.Conv1d(c_in, channels, kernel, stride=stride, padding=kernel // 2),
+                       nn.PReLU(channels), nn.Dropout(dropout)]
+            c_in = channels
+        blocks.append(nn.Conv1d(c_in, n_phones + 1, 1))
+        self.net = nn.Sequential(*blocks)
+        self.kernel = kernel
+
+    def output_frames(self, frames: Tensor) -> Tensor:
+        """Valid output frames for ``frames`` front-end frames (the strided first layer)."""
+        pad = self.kernel // 2
+        return (frames + 2 * pad - self.kernel).div(self.first_stride, rounding_mode="floor") + 1
+
+    def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        feats, frames = self.frontend(waveform, lengths)
+        logits = self.net(feats).transpose(1, 2)
+        return logits.log_softmax(-1), self.output_frames(frames)

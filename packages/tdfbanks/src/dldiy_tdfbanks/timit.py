@@ -1,0 +1,123 @@
+"""TIMIT-layout corpora: ``<root>/<SPLIT>/<DR>/<SPEAKER>/<UTT>.{WAV,PHN,TXT}``.
+
+Reads the LDC TIMIT distribution (NIST SPHERE .WAV, either case of names) and the corpus that
+``data build`` writes in the same layout (RIFF .WAV, plus a DEV split). For real TIMIT, which
+has no DEV folder, the dev set is the TEST speakers outside the 24-speaker core test set, and the
+SA sentences (read by every speaker) are left out, as usual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dldiy_core import UserError, atomic_write_text
+
+from .audio import SAMPLE_RATE, load_audio, save_wav
+from .phones import TIMIT61
+
+CORE_TEST_SPEAKERS = frozenset([
+    "MDAB0", "MWBT0", "FELC0", "MTAS1", "MWEW0", "FPAS0", "MJMP0", "MLNT0", "FPKT0", "MLLL0",
+    "MTLS0", "FJLM0", "MBPM0", "MKLT0", "FNLP0", "MCMJ0", "MJDH0", "FMGD0", "MGRT0", "MNJM0",
+    "FDHC0", "MJLN0", "MPAM0", "FMLD0"])
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance: its .WAV path, speaker and split; labels are read on demand."""
+
+    wav: Path
+    speaker: str
+    split: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.speaker}/{self.wav.stem}"
+
+    def sibling(self, ext: str) -> Path:
+        for name in (self.wav.stem + ext.upper(), self.wav.stem + ext.lower()):
+            if (p := self.wav.with_name(name)).is_file():
+                return p
+        raise UserError(f"{self.wav}: no {ext.upper()} file beside it")
+
+    def audio(self, resample: bool = False) -> np.ndarray:
+        return load_audio(self.wav, resample=resample)
+
+    def phones(self, n_samples: int | None = None) -> list[tuple[int, int, str]]:
+        return read_phn(self.sibling(".phn"), n_samples)
+
+
+def read_phn(path: Path, n_samples: int | None = None) -> list[tuple[int, int, str]]:
+    """A .PHN file -> ``[(start_sample, end_sample, phone)]``, checked line by line."""
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: unreadable phone file ({e})") from None
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 3:
+            raise UserError(f"{path}:{i}: expected 'start end phone', got {line!r}")
+        try:
+            start, end = int(parts[0]), int(parts[1])
+        except ValueError:
+            raise UserError(f"{path}:{i}: sample times must be integers, got {line!r}") from None
+        phone = parts[2].lower()
+        if phone not in TIMIT61:
+            raise UserError(f"{path}:{i}: unknown phone {parts[2]!r} (not a TIMIT phone)")
+        if not 0 <= start < end:
+            raise UserError(f"{path}:{i}: bad interval {start}..{end}")
+        if n_samples is not None and end > n_samples:
+            raise UserError(f"{path}:{i}: phone ends at sample {end}, beyond the audio "
+                            f"({n_samples} samples)")
+        out.append((start, end, phone))
+    if not out:
+        raise UserError(f"{path}: no phones")
+    return out
+
+
+def write_utterance(root: Path, split: str, dialect: str, speaker: str, name: str,
+                    audio: np.ndarray, phones: list[tuple[int, int, str]], text: str,
+                    rate: int = SAMPLE_RATE) -> Path:
+    """Write ``.WAV`` (RIFF, 16-bit), ``.PHN`` and ``.TXT`` in TIMIT layout; .WAV last, so an
+    utterance whose .WAV exists is complete. Returns the .WAV path."""
+    folder = root / split.upper() / dialect.upper() / speaker.upper()
+    stem = folder / name.upper()
+    for s, e, p in phones:
+        if p not in TIMIT61 or not 0 <= s < e <= len(audio):
+            raise ValueError(f"{stem}: bad phone segment {(s, e, p)}")
+    atomic_write_text(stem.with_suffix(".PHN"), "".join(f"{s} {e} {p}\n" for s, e, p in phones))
+    atomic_write_text(stem.with_suffix(".TXT"), f"0 {len(audio)} {text}\n")
+    save_wav(stem.with_suffix(".WAV"), audio, rate)
+    return stem.with_suffix(".WAV")
+
+
+def scan(root: str | Path) -> dict[str, list[Utterance]]:
+    """All utterances of a TIMIT-layout corpus, by split (``train``, ``dev``, ``test``)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such corpus folder")
+    found: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        split = split_dir.name.lower()
+        if split not in SPLITS:
+            continue
+        for wav in sorted(split_dir.glob("*/*/*")):
+            if wav.suffix.lower() != ".wav" or wav.name.startswith("."):
+                continue
+            speaker = wav.parent.name.upper()
+            if wav.stem.upper().startswith("SA"):
+                continue
+            target = split
+            if split == "test" and not (root / "DEV").is_dir() and not (root / "dev").is_dir():
+                target = "test" if speaker in CORE_TEST_SPEAKERS else "dev"
+            found[target].append(Utterance(wav, speaker, target))
+    if not any(found.values()):
+        raise UserError(f"{root}: no TIMIT-layout utterances (<SPLIT>/<DR>/<SPEAKER>/<UTT>.WAV)")
+    return found

@@ -1,0 +1,70 @@
+"""CTC training of a recognizer on a TIMIT-layout corpus, with the core Trainer (checkpoints,
+exact resume, DDP under torchrun)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from dldiy_core import Trainer, rank, seed_everything, to_dict, world_size
+
+from .config import Config
+from .data import BucketBatches, SpeechSet, default_corpus, load_split
+from .models import Recognizer, make_frontend
+
+log = logging.getLogger(__name__)
+
+
+def corpus_path(cfg: Config) -> Path:
+    """The configured corpus, or the built one (built now if missing)."""
+    if cfg.data.corpus:
+        return Path(cfg.data.corpus)
+    path = default_corpus()
+    if not (path / "corpus.json").exists():
+        from .corpus import CorpusConfig, build_corpus
+
+        log.info("no corpus at %s yet: building it (dldiy-tdfbanks data build)", path)
+        build_corpus(path, CorpusConfig())
+    return path
+
+
+def build_model(cfg: Config) -> Recognizer:
+    m = cfg.model
+    frontend = make_frontend(m.frontend, m.preemphasis, m.impl)
+    return Recognizer(frontend, m.channels, m.layers, m.kernel, m.first_stride, m.dropout)
+
+
+def ctc_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, dict]:
+    """Mean CTC loss per target phone over the batch."""
+    waves, lengths, targets, target_lengths = batch
+    log_probs, frames = model(waves, lengths)
+    loss = F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths,
+                      reduction="sum", zero_infinity=True) / target_lengths.sum()
+    return loss, {}
+
+
+def train(cfg: Config, out: str | Path | None, resume: bool = False,
+          data: SpeechSet | None = None) -> Trainer:
+    """Train ``cfg.model`` on the train split; returns the trainer (model in ``.model``)."""
+    seed_everything(cfg.train.seed)
+    if data is None:
+        d = cfg.data
+        data = load_split(corpus_path(cfg), "train", d.max_seconds, d.train_hours, d.resample)
+    model = build_model(cfg)
+    front = [p for p in model.frontend.parameters() if p.requires_grad]
+    rest = list(model.net.parameters())
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if front:
+        groups.append({"params": front, "lr": cfg.frontend_lr})
+    opt = torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
+    t = cfg.train
+    source = BucketBatches(data, t.batch_size, seed=t.seed, drop_last=t.drop_last, rank=rank(),
+                           world=world_size())
+    trainer = Trainer(model, opt, ctc_loss, t, out, run_config=to_dict(cfg))
+    log.info("training %s on %d utterances (%.2f h)", cfg.model.frontend, len(data),
+             data.seconds() / 3600)
+    trainer.fit(source, resume=resume)
+    return trainer

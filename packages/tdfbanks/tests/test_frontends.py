@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+
+from dldiy_tdfbanks.filterbank import (
+    MODES,
+    TDFilterbank,
+    fft_conv,
+    gabor_filters,
+    mel_energies,
+    mel_triangles,
+)
+from dldiy_tdfbanks.frontend import MFSC
+from dldiy_tdfbanks.models import make_frontend
+
+FRONTENDS = ["mfsc", *(f"tdfb-{m}" for m in MODES), "leaf", "sincnet"]
+
+
+def speechlike(n: int, seed: int = 0) -> torch.Tensor:
+    """Noise bursts and chirps: energy moving across all bands, like speech."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 16_000
+    chirp = np.sin(2 * np.pi * (100 + 3000 * t) * t) * (1 + np.sin(2 * np.pi * 3 * t))
+    noise = rng.standard_normal(n) * (np.sin(2 * np.pi * 1.7 * t) > 0.3)
+    return torch.tensor(0.3 * chirp + 0.1 * noise, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("name", FRONTENDS)
+def test_a_padded_batch_equals_its_items_one_by_one(name):
+    torch.manual_seed(0)
+    fe = make_frontend(name).eval()
+    items = [speechlike(n, seed=n) for n in (4000, 6399, 5123)]
+    batch = torch.zeros(3, 6399)
+    for i, x in enumerate(items):
+        batch[i, :len(x)] = x
+    feats, frames = fe(batch, torch.tensor([len(x) for x in items]))
+    for i, x in enumerate(items):
+        alone, n = fe(x[None])
+        assert frames[i] == n[0] == len(x) // 160 + 1
+        torch.testing.assert_close(feats[i, :, :n[0]], alone[0], atol=2e-4, rtol=1e-4)
+        assert feats[i, :, n[0]:].abs().sum() == 0
+
+
+def test_fixed_has_no_trainable_parameter_and_learn_modes_pass_gradients():
+    x = speechlike(3200)[None]
+    assert not [p for p in TDFilterbank(mode="fixed").parameters() if p.requires_grad]
+    trainable = {}
+    for mode in ("learn-all", "learn-filterbank", "random"):
+        fe = TDFilterbank(mode=mode, preemphasis=True)
+        fe(x)[0].pow(2).mean().backward()
+        trainable[mode] = {n for n, p in fe.named_parameters() if p.requires_grad}
+        for n, p in fe.named_parameters():
+            if p.requires_grad:
+                assert p.grad is not None and p.grad.abs().sum() > 0, (mode, n)
+    assert trainable["learn-all"] == {"filters", "lowpass", "preemphasis"}
+    assert trainable["learn-filterbank"] == {"filters"}
+
+
+def test_initial_filters_peak_at_the_mel_centres_with_matched_energy():
+    peak, fwhm = mel_triangles()
+    phi = TDFilterbank().filter_response()
+    response = torch.fft.fft(phi, n=16_000).abs()  # 1 Hz bins
+    found = response[:, :8000].argmax(1).double()
+    assert (found - peak).abs().max() <= 2 + 0.05 * fwhm.max()
+    assert torch.allclose((phi.abs() ** 2).sum(1).double(), mel_energies(), rtol=1e-4)
+    # the power response's half-maximum width is the triangle's
+    power = response[:, :8000] ** 2
+    width = (power >= 0.5 * power.amax(1, keepdim=True)).sum(1).double()
+    assert ((width - fwhm).abs() / fwhm)[10:].max() < 0.1  # top bands: not truncated by 401 taps
+
+
+def test_fft_and_direct_convolution_agree():
+    x = torch.stack([speechlike(4801), speechlike(4801, seed=3)])
+    w = torch.randn(6, 401)
+    torch.testing.assert_close(fft_conv(x, w), torch.nn.functional.conv1d(
+        x[:, None], w[:, None], padding=200), atol=1e-4, rtol=1e-4)
+    for mode in ("fixed", "random"):
+        a, _ = TDFilterbank(mode=mode, impl="fft")(x)
+        b, _ = TDFilterbank(mode=mode, impl="direct")(x)
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+
+
+def test_fixed_tdfbanks_track_mfsc_channel_by_channel():
+    x = speechlike(48_000)[None]
+    a, _ = TDFilterbank(normalize=False)(x)
+    b, _ = MFSC(normalize=False)(x)
+    corr = [np.corrcoef(a[0, i], b[0, i])[0, 1] for i in range(40)]
+    assert np.mean(corr) > 0.95
+    assert 0.8 < float(a.mean() / b.mean()) < 1.2
+
+
+def test_gabor_filter_energy_and_centre():
+    phi = gabor_filters(torch.tensor([1000.0]), torch.tensor([200.0]), torch.tensor([3.0]))
+    assert phi.shape == (1, 401)
+    assert abs(float((phi.abs() ** 2).sum()) - 3.0) < 1e-4
+    assert int(torch.fft.fft(phi[0], n=16_000).abs().argmax()) == 1000
