@@ -83,3 +83,38 @@ def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
     assert "tdfb-learn-all" in (out / "report.md").read_text()
     # a second run reuses the finished front ends
     assert run_cli(main, args).code == 0
+
+
+def test_bucketed_batches_shard_the_single_process_batches(tone_corpus):
+    from dldiy_tdfbanks.data import BucketBatches, load_split
+
+    data = load_split(tone_corpus, "train")
+    one = BucketBatches(data, 4, seed=3)._indices(1)
+    two = [BucketBatches(data, 4, seed=3, rank=r, world=2)._indices(1) for r in (0, 1)]
+    assert [sorted(b.tolist()) for b in one] == [
+        sorted(a.tolist() + b.tolist()) for a, b in zip(*two, strict=True)]
+    assert sorted(i for b in one for i in b.tolist()) == list(range(len(data)))
+    again = BucketBatches(data, 4, seed=3)._indices(2)  # reshuffled every epoch
+    assert [b.tolist() for b in one] != [b.tolist() for b in again]
+
+
+def test_two_process_torchrun_training(tone_corpus, tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "dldiy_tdfbanks",
+                          *train_args(tone_corpus, tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = run_cli(main, ["eval", "--run", str(tmp_path / "ddp"), "--split", "test"])
+    assert result.code == 0, result.err
+
+
+def test_demo_on_a_given_corpus(tone_corpus, tmp_path):
+    result = run_cli(main, ["demo", "--preset", "tiny", "--out", str(tmp_path / "demo"),
+                            "--set", f"data.corpus={tone_corpus}"])
+    assert result.code == 0, result.err
+    files = list_files(tmp_path / "demo")
+    assert {"index.html", "summary.json", "mfsc_correlation_synthesized.png"} <= files
+    assert len([f for f in files if f.endswith(".wav")]) == 3

@@ -146,7 +146,8 @@ def commands() -> Commands:
     c.add_argument("--batch", type=int, default=8)
     c.add_argument("--seconds", type=float, default=4.0, help="seconds per batch item")
     c.add_argument("--repeats", type=int, default=5)
-    c = cli.add("demo", cmd_demo, "small corpus, MFSC vs TD-filterbanks, filter plots")
+    c = cli.add("demo", cmd_demo, "small corpus, MFSC vs TD-filterbanks, filter plots",
+                default_preset="demo")
     c.add_argument("--out", default="reports/tdfbanks", help="report folder")
     return cli
 

@@ -1,5 +1,5 @@
 """Configs and presets: ``paper`` (the paper's settings), ``quick`` (the ~30-minute experiment on
-2 cores), ``tiny`` (tests)."""
+2 cores), ``demo`` (MFSC vs learn-all on the demo corpus), ``tiny`` (tests)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,11 @@ PRESETS: dict[str, dict] = {
                         "checkpoint_every": 200},
               "experiment": ["mfsc", "tdfb-fixed", "tdfb-learn-all", "tdfb-learn-filterbank",
                              "tdfb-random"]},
+    "demo": {"data": {"max_seconds": 6.0},
+             "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.2},
+             "lr": 1e-3, "frontend_lr": 1e-3,
+             "train": {"epochs": 6, "batch_size": 16, "log_every": 10, "checkpoint_every": 0},
+             "experiment": ["mfsc", "tdfb-learn-all"]},
     "tiny": {"data": {"max_seconds": 4.0},
              "model": {"channels": 32, "layers": 2, "first_stride": 2, "dropout": 0.0},
              "lr": 3e-3, "frontend_lr": 3e-3,

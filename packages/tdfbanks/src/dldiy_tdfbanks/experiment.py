@@ -20,6 +20,7 @@ from .config import Config
 from .data import SpeechSet, load_split
 from .evaluate import evaluate
 from .filterbank import TDFilterbank, mel_triangles, squared_hann
+from .frontend import MFSC
 from .models import Recognizer
 from .train import build_model, corpus_path, train
 
@@ -72,13 +73,45 @@ def load_data(cfg: Config) -> dict[str, SpeechSet]:
     return data
 
 
+def mfsc_correlation(waves: list[np.ndarray]) -> np.ndarray:
+    """Per-channel Pearson correlation ``[40]`` between fixed TD-filterbank and torchaudio MFSC
+    features (both ``log(1 + x)``, not normalised), pooled over the frames of ``waves``."""
+    td, mfsc = TDFilterbank(normalize=False), MFSC(normalize=False)
+    a, b = [], []
+    with torch.no_grad():
+        for w in waves:
+            x = torch.from_numpy(w)[None]
+            a.append(td(x)[0][0])
+            b.append(mfsc(x)[0][0])
+    a, b = torch.cat(a, 1).double(), torch.cat(b, 1).double()
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).numpy()
+
+
+def add_correlation(r: Report, waves: list[np.ndarray], what: str) -> float:
+    corr = mfsc_correlation(waves)
+    r.headline(f"fixed TD-filterbank vs MFSC, mean channel correlation ({what})", float(
+        corr.mean()))
+    r.line_plot(f"mfsc_correlation_{what.split()[0]}", {"correlation": (
+        list(range(1, 41)), corr.tolist())}, xlabel="mel channel", ylabel="Pearson r",
+        caption=f"fixed TD-filterbanks reproduce MFSC channel by channel ({what})")
+    return float(corr.mean())
+
+
 def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC") -> Path:
     """Train every front end of ``cfg.experiment``; write the table, plots and a report."""
     data = load_data(cfg)
+    r = Report(out, title)
+    add_experiment(r, cfg, out, data)
+    add_correlation(r, data["test"].waves[:50], "synthesized test speech")
+    return r.write()
+
+
+def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]) -> dict:
+    """Train and score every front end of ``cfg.experiment``; add the table and plots."""
     results = {name: run_one(cfg, name, out / name, data) for name in cfg.experiment}
     atomic_write_text(out / "experiment.json", json.dumps(
         {k: {m: v for m, v in r.items() if m != "loss"} for k, r in results.items()}, indent=1))
-    r = Report(out, title)
     best = min(results.values(), key=lambda x: x["dev_per"])
     r.headline(f"best dev PER ({best['frontend']})", best["dev_per"])
     if "mfsc" in results:
@@ -98,7 +131,7 @@ def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC"
                and (fb := _frontend(out / k)) is not None}
     if learned:
         plot_filters(r, learned)
-    return r.write()
+    return results
 
 
 def _frontend(folder: Path) -> TDFilterbank | None:

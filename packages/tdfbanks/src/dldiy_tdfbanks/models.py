@@ -3,6 +3,7 @@ convolutions (kernel 5, PReLU, dropout) and a 1x1 convolution to phone log-proba
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from dldiy_core import UserError
@@ -57,6 +58,10 @@ class Recognizer(nn.Module):
         return (frames + 2 * pad - self.kernel).div(self.first_stride, rounding_mode="floor") + 1
 
     def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        feats, frames = self.frontend(waveform, lengths)
+        if any(p.requires_grad for p in self.frontend.parameters()):
+            feats, frames = self.frontend(waveform, lengths)
+        else:  # a fixed front end needs no graph
+            with torch.no_grad():
+                feats, frames = self.frontend(waveform, lengths)
         logits = self.net(feats).transpose(1, 2)
         return logits.log_softmax(-1), self.output_frames(frames)

@@ -37,13 +37,13 @@ def build_model(cfg: Config) -> Recognizer:
     return Recognizer(frontend, m.channels, m.layers, m.kernel, m.first_stride, m.dropout)
 
 
-def ctc_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, dict]:
-    """Mean CTC loss per target phone over the batch."""
+def ctc_loss(model: torch.nn.Module, batch) -> torch.Tensor:
+    """CTC loss per target phone, averaged over utterances (so that N DDP processes, each
+    averaging its equal share, give the single-process gradient)."""
     waves, lengths, targets, target_lengths = batch
     log_probs, frames = model(waves, lengths)
-    loss = F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths,
-                      reduction="sum", zero_infinity=True) / target_lengths.sum()
-    return loss, {}
+    return F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths,
+                      reduction="mean", zero_infinity=True)
 
 
 def train(cfg: Config, out: str | Path | None, resume: bool = False,

@@ -31,12 +31,14 @@ class Commands:
         self.quiet_loggers = quiet_loggers
 
     def add(self, name: str, fn: Callable[[Any], int], help: str, *, config: bool = True,
-            parent: Any = None, aliases: Sequence[str] = ()) -> ArgumentParser:
-        """A subcommand (of ``parent``'s subparsers if given); ``config`` adds --preset/--set."""
+            parent: Any = None, aliases: Sequence[str] = (),
+            default_preset: str | None = None) -> ArgumentParser:
+        """A subcommand (of ``parent``'s subparsers if given); ``config`` adds --preset/--set
+        (``default_preset`` overrides the program's default for this command)."""
         c = (parent or self.sub).add_parser(name, help=help, description=help,
                                             aliases=list(aliases))
         if config:
-            add_config_args(c, self.presets, self.default_preset)
+            add_config_args(c, self.presets, default_preset or self.default_preset)
         c.set_defaults(fn=fn)
         return c
 
