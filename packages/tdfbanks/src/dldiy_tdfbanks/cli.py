@@ -23,8 +23,10 @@ def cmd_data_build(args) -> int:
     cfg = CorpusConfig(train_hours=args.hours, seed=args.seed)
     out = Path(args.out) if args.out else default_corpus()
     summary = build_corpus(out, cfg)
-    emit_json(summary)
-    print(f"corpus: {out}")
+    for split, v in summary["splits"].items():
+        print(f"{split}: {v['hours']:.2f} h, {v['utterances']} utterances, {v['speakers']} "
+              f"speakers, skipped {v['skipped'] or 'none'}")
+    print(f"corpus: {out} (summary in corpus.json)")
     return 0
 
 

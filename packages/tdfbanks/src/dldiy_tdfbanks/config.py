@@ -34,6 +34,7 @@ class ModelConfig:
     first_stride: int = 1
     """Stride of the first conv layer (2 halves the frame rate to 20 ms: faster, coarser)."""
     dropout: float = 0.5
+    weight_norm: bool = True
     impl: str = "fft"
     """TD-filterbank convolution: fft or direct."""
 
@@ -55,16 +56,16 @@ class Config:
 PRESETS: dict[str, dict] = {
     "paper": {},
     "quick": {"data": {"train_hours": 0.5, "max_seconds": 6.0},
-              "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.2},
-              "lr": 1e-3, "frontend_lr": 1e-3,
-              "train": {"epochs": 4, "batch_size": 16, "log_every": 25,
-                        "checkpoint_every": 200},
+              "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.1},
+              "lr": 2e-3, "frontend_lr": 5e-4,
+              "train": {"epochs": 4, "batch_size": 8, "log_every": 10,
+                        "checkpoint_every": 100},
               "experiment": ["mfsc", "tdfb-fixed", "tdfb-learn-all", "tdfb-learn-filterbank",
                              "tdfb-random"]},
     "demo": {"data": {"max_seconds": 6.0},
-             "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.2},
-             "lr": 1e-3, "frontend_lr": 1e-3,
-             "train": {"epochs": 6, "batch_size": 16, "log_every": 10, "checkpoint_every": 0},
+             "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.1},
+             "lr": 2e-3, "frontend_lr": 5e-4,
+             "train": {"epochs": 8, "batch_size": 8, "log_every": 10, "checkpoint_every": 0},
              "experiment": ["mfsc", "tdfb-learn-all"]},
     "tiny": {"data": {"max_seconds": 4.0},
              "model": {"channels": 32, "layers": 2, "first_stride": 2, "dropout": 0.0},

@@ -38,14 +38,16 @@ class Recognizer(nn.Module):
 
     def __init__(self, frontend: Frontend, channels: int = 1000, layers: int = 5,
                  kernel: int = 5, first_stride: int = 1, dropout: float = 0.5,
-                 n_phones: int = len(TIMIT61)) -> None:
+                 n_phones: int = len(TIMIT61), norm: bool = False) -> None:
         super().__init__()
         self.frontend, self.first_stride = frontend, first_stride
         blocks: list[nn.Module] = []
         c_in = frontend.n_channels
         for i in range(layers):
             stride = first_stride if i == 0 else 1
-            blocks += [nn.Conv1d(c_in, channels, kernel, stride=stride, padding=kernel // 2),
+            conv = nn.Conv1d(c_in, channels, kernel, stride=stride, padding=kernel // 2)
+            # weight normalisation, as in wav2letter: faster, steadier convergence
+            blocks += [nn.utils.parametrizations.weight_norm(conv) if norm else conv,
                        nn.PReLU(channels), nn.Dropout(dropout)]
             c_in = channels
         blocks.append(nn.Conv1d(c_in, n_phones + 1, 1))

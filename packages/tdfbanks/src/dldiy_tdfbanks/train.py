@@ -34,7 +34,8 @@ def corpus_path(cfg: Config) -> Path:
 def build_model(cfg: Config) -> Recognizer:
     m = cfg.model
     frontend = make_frontend(m.frontend, m.preemphasis, m.impl)
-    return Recognizer(frontend, m.channels, m.layers, m.kernel, m.first_stride, m.dropout)
+    return Recognizer(frontend, m.channels, m.layers, m.kernel, m.first_stride, m.dropout,
+                      norm=m.weight_norm)
 
 
 def ctc_loss(model: torch.nn.Module, batch) -> torch.Tensor:

@@ -1,0 +1,331 @@
+"""A phone-aligned multi-voice speech corpus in TIMIT layout, synthesized from Debian text.
+
+Sentences of the World English Bible (:mod:`.text`) are read by festival and espeak-ng voices
+(:mod:`.tts`). A *speaker* is one engine + voice + rate/pitch setting; every speaker belongs to
+one split, and the espeak voice variants of dev and test never occur in train. Each utterance is
+resampled to 16 kHz, its phones mapped to TIMIT's 61 (edges ``h#``, pauses ``pau``) and written
+with :func:`.timit.write_utterance`. A build is resumable (an existing ``.WAV`` is kept) and ends
+with ``corpus.json``, the summary :func:`build_corpus` returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import time
+import zlib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dldiy_core import UserError, atomic_write_text, progress, to_dict
+
+from .audio import MIN_SAMPLES, SAMPLE_RATE
+from .segments import check_silence, pad_edges, tidy_segments, to_samples
+from .text import corpus_sentences
+from .timit import SPLITS, write_utterance
+from .tts import (
+    BadItem,
+    Espeak,
+    Spoken,
+    espeak_to_timit,
+    espeak_variants_missing,
+    festival_batch,
+    festival_setup,
+    festival_to_timit,
+    require_espeak,
+    require_festival,
+)
+from .voices import ESPEAK_VARIANTS, Speaker, plan_speakers, sentence_plan
+
+log = logging.getLogger(__name__)
+
+SKIP_REASONS = ("tts_failed", "empty_audio", "unmapped_phone", "segments_beyond_audio",
+                "bad_alignment", "too_short", "too_long")
+
+
+@dataclass
+class CorpusConfig:
+    """What to synthesize. The amounts are audio after 16 kHz resampling, edge silences
+    included; every split gets them to within one sentence per speaker."""
+
+    train_hours: float = 2.2
+    dev_minutes: float = 18.0
+    test_minutes: float = 18.0
+    seed: int = 0
+    engines: list[str] = field(default_factory=lambda: ["festival", "espeak"])
+    festival_voices: list[str] = field(default_factory=lambda: ["kal", "ked", "slt"])
+    """Short names of :data:`.tts.FESTIVAL_VOICES`."""
+    espeak_accents: list[str] = field(default_factory=lambda: [
+        "en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
+        "en-gb-x-gbcwmd", "en-us-nyc"])
+    espeak_variants: list[str] = field(default_factory=lambda: list(ESPEAK_VARIANTS))
+    speaker_minutes: float = 2.5
+    """Audio per speaker; sets the number of speakers of each split."""
+    festival_share: float = 0.5
+    """Fraction of each split's speakers voiced by festival (when both engines are used)."""
+    min_words: int = 5
+    max_words: int = 20
+    max_seconds: float = 8.0
+    """Longer utterances are skipped (``too_long``): the trainer leaves them out anyway."""
+    bible_range: str = "Gen 1:1-Rev 22:21"
+    dither: float = 1e-4
+    """Std of the Gaussian noise added to every sample (no digital silence: log features)."""
+    workers: int = 2
+    """2: festival and espeak speakers in two threads (festival synthesizes in its own
+    process, so both cores work); 1: one after the other."""
+
+
+# ------------------------------------------------------------------------------ one utterance
+
+
+@functools.lru_cache(maxsize=64)
+def _resampler(src: int, dst: int):
+    """torchaudio's resampler with its sinc kernel built once (building it costs more than
+    applying it to a sentence)."""
+    import torchaudio
+
+    return torchaudio.transforms.Resample(src, dst)
+
+
+def finish(spoken: Spoken, spk: Speaker, cfg: CorpusConfig, rng: np.random.Generator,
+           ) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """Engine output -> (16 kHz float32 samples ``[T]``, TIMIT61 sample intervals)."""
+    import torch
+
+    x = spoken.audio
+    if len(x) == 0 or not np.isfinite(x).all() or float(np.abs(x).max()) < 1e-4:
+        raise BadItem("empty_audio", f"{len(x)} samples, silent or not finite")
+    if spk.engine == "festival":
+        mapped = festival_to_timit(spoken.phones)
+    else:
+        mapped = espeak_to_timit(spoken.phones, spk.accent)
+    segs = tidy_segments(mapped, len(x) / spoken.rate)
+    # warp: read the samples as if recorded at rate * warp (pitch and formants * warp)
+    src = round(spoken.rate * spk.warp)
+    if src != SAMPLE_RATE:
+        with torch.no_grad():
+            x = _resampler(src, SAMPLE_RATE)(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+    segs = [(s / spk.warp, e / spk.warp, p) for s, e, p in segs]
+    segs[-1] = (segs[-1][0], len(x) / SAMPLE_RATE, segs[-1][2])
+    x, segs = pad_edges(x, segs, rng.uniform(0.1, 0.25), rng.uniform(0.1, 0.25), SAMPLE_RATE)
+    x = x * (spk.gain / float(np.abs(x).max())) + rng.normal(0.0, cfg.dither, len(x))
+    x = np.clip(x, -1.0, 1.0).astype(np.float32)
+    if len(x) < MIN_SAMPLES:
+        raise BadItem("too_short", f"{len(x)} samples < {MIN_SAMPLES}")
+    if len(x) > cfg.max_seconds * SAMPLE_RATE:
+        raise BadItem("too_long", f"{len(x) / SAMPLE_RATE:.2f} s > {cfg.max_seconds} s")
+    phones = to_samples(segs, len(x))
+    check_silence(x, phones)
+    return x, phones
+
+
+# ------------------------------------------------------------------------------ one speaker
+
+
+@dataclass
+class SpeakerResult:
+    speaker: Speaker
+    utterances: int = 0
+    seconds: float = 0.0
+    written: int = 0
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    """``(utterance path, reason, detail)``."""
+
+
+def _synthesize(spk: Speaker, chunk: list[tuple[int, str]]) -> dict[int, Spoken | BadItem]:
+    if spk.engine == "festival":
+        setup = festival_setup(spk.voice, spk.rate, spk.pitch or None)
+        return festival_batch(chunk, setup)
+    out: dict[int, Spoken | BadItem] = {}
+    for idx, text in chunk:
+        try:
+            out[idx] = Espeak.get().synth(text, spk.voice, int(spk.rate), int(spk.pitch),
+                                          int(spk.pitch_range))
+        except BadItem as e:
+            out[idx] = e
+    return out
+
+
+def run_speaker(out: Path, spk: Speaker, items: list[tuple[int, str]], cfg: CorpusConfig,
+                ) -> SpeakerResult:
+    """Read ``items`` (sentence index, text) in order until ``spk.target_s`` of audio exist;
+    utterances already on disk count and are kept (resume)."""
+    import soundfile as sf
+
+    folder = out / spk.split.upper() / spk.dialect / spk.id
+    res = SpeakerResult(spk)
+    pending = list(items)
+    chunk_max = 16 if spk.engine == "festival" else 1  # one festival start per batch
+    while pending and res.seconds < spk.target_s:
+        wav = folder / f"SI{pending[0][0]}.WAV"
+        if wav.exists():
+            if spk.engine == "espeak":
+                # said again, unused: espeak's output depends slightly on everything it said
+                # before in this process, so a resumed build replays to match a fresh one
+                _synthesize(spk, pending[:1])
+            res.seconds += sf.info(wav).frames / SAMPLE_RATE
+            res.utterances += 1
+            pending.pop(0)
+            continue
+        want = min(chunk_max, 2 + math.ceil((spk.target_s - res.seconds) / 3.0))
+        chunk: list[tuple[int, str]] = []
+        for idx, text in pending:
+            if len(chunk) == want or (folder / f"SI{idx}.WAV").exists():
+                break
+            chunk.append((idx, text))
+        spoken = _synthesize(spk, chunk)
+        for idx, text in chunk:
+            if res.seconds >= spk.target_s:
+                break  # the rest of the chunk is not needed (same choice on a resume)
+            pending.pop(0)
+            name = f"{spk.split.upper()}/{spk.dialect}/{spk.id}/SI{idx}"
+            seed = [cfg.seed, zlib.crc32(spk.id.encode()), idx]
+            try:
+                result = spoken[idx]
+                if isinstance(result, BadItem):
+                    raise result
+                audio, phones = finish(result, spk, cfg, np.random.default_rng(seed))
+            except BadItem as e:
+                res.skipped.append((name, e.reason, e.detail))
+                continue
+            write_utterance(out, spk.split, spk.dialect, spk.id, f"SI{idx}", audio, phones, text)
+            res.seconds += len(audio) / SAMPLE_RATE
+            res.utterances += 1
+            res.written += 1
+    return res
+
+
+# ------------------------------------------------------------------------------ the corpus
+
+
+def check_engines(cfg: CorpusConfig) -> None:
+    """:class:`UserError` for an unknown or missing engine, voice, accent or variant."""
+    unknown = [e for e in cfg.engines if e not in ("festival", "espeak")]
+    if unknown or not cfg.engines:
+        raise UserError(f"engines {cfg.engines}: choose from festival, espeak")
+    if "festival" in cfg.engines:
+        require_festival(cfg.festival_voices)
+    if "espeak" in cfg.engines:
+        missing = espeak_variants_missing(require_espeak(cfg.espeak_accents), cfg.espeak_variants)
+        if missing:
+            raise UserError(f"espeak-ng has no voice variant(s) {missing}")
+
+
+def load_sentences(out: Path, cfg: CorpusConfig) -> list[str]:
+    """The sentences, kept in ``<out>/sentences.txt`` so a resumed build reads the same ones."""
+    key = f"# {cfg.bible_range} | {cfg.min_words}-{cfg.max_words} words"
+    cache = out / "sentences.txt"
+    if cache.is_file():
+        lines = cache.read_text(encoding="utf-8").splitlines()
+        if lines and lines[0] == key:
+            return lines[1:]
+    sentences = corpus_sentences(cfg.bible_range, cfg.min_words, cfg.max_words)
+    atomic_write_text(cache, "\n".join([key, *sentences]) + "\n")
+    return sentences
+
+
+def _same_build(out: Path, cfg: CorpusConfig) -> None:
+    """Refuse to resume a folder built with another config (mixed plans)."""
+    mine = {k: v for k, v in to_dict(cfg).items() if k != "workers"}
+    path = out / "build-config.json"
+    if path.is_file():
+        theirs = {k: v for k, v in json.loads(path.read_text()).items() if k != "workers"}
+        if theirs != mine:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise UserError(f"{out}: built with another config (differs in {diff}); "
+                            "choose an empty folder")
+    else:
+        atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
+
+
+def summarize(results: list[SpeakerResult], cfg: CorpusConfig, n_sentences: int,
+              seconds: float) -> dict:
+    """``corpus.json``: per split hours, utterances, speakers and skips by reason."""
+    splits = {}
+    for split in SPLITS:
+        group = [r for r in results if r.speaker.split == split]
+        engines = {e: {"hours": round(sum(r.seconds for r in group if r.speaker.engine == e)
+                                      / 3600, 4),
+                       "speakers": sum(r.speaker.engine == e for r in group)}
+                   for e in cfg.engines}
+        splits[split] = {
+            "hours": round(sum(r.seconds for r in group) / 3600, 4),
+            "utterances": sum(r.utterances for r in group), "speakers": len(group),
+            "engines": engines,
+            "skipped": dict(Counter(reason for r in group for _, reason, _ in r.skipped))}
+    skipped = Counter(reason for r in results for _, reason, _ in r.skipped)
+    speakers = [{**asdict(r.speaker), "utterances": r.utterances,
+                 "seconds": round(r.seconds, 2), "skipped": len(r.skipped)}
+                for r in sorted(results, key=lambda r: (SPLITS.index(r.speaker.split),
+                                                        r.speaker.id))]
+    skipped_all = {**{r: 0 for r in SKIP_REASONS}, **skipped}
+    return {"splits": splits, "skipped": skipped_all, "skipped_total": sum(skipped.values()),
+            "engines": list(cfg.engines), "sentences_available": n_sentences,
+            "written": sum(r.written for r in results),
+            "build_seconds": round(seconds, 1), "config": to_dict(cfg), "speakers": speakers}
+
+
+def build_corpus(out: Path, cfg: CorpusConfig | None = None) -> dict:
+    """Synthesize the corpus into ``out`` (TIMIT layout), resuming a partial build; returns
+    the summary also written to ``<out>/corpus.json``."""
+    cfg = cfg or CorpusConfig()
+    out = Path(out)
+    t0 = time.time()
+    check_engines(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    _same_build(out, cfg)
+    stale = list(out.rglob(".*.tmp-*"))  # a killed build's half-written file (never read)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("%s: removed %d half-written files of an interrupted build", out, len(stale))
+    sentences = load_sentences(out, cfg)
+    speakers = plan_speakers(cfg)
+    plan = sentence_plan(speakers, len(sentences), cfg.seed)
+    jobs = [(out, s, [(i, sentences[i]) for i in plan[s.id]], cfg) for s in speakers]
+    log.info("%s: %d speakers (%s), %d sentences available", out, len(speakers),
+             ", ".join(f"{sp} {sum(s.split == sp for s in speakers)}" for sp in SPLITS),
+             len(sentences))
+    results: list[SpeakerResult] = []
+    bar = progress(total=len(jobs), desc="speakers", unit="spk")
+
+    def done(res: SpeakerResult) -> None:
+        spk = res.speaker
+        for name, reason, detail in res.skipped:
+            log.warning("skipped %s (%s %s): %s: %s", name, spk.engine, spk.voice, reason, detail)
+        log.info("%s %s (%s %s): %d utterances, %.1f min, %d new, %d skipped", spk.split,
+                 spk.id, spk.engine, spk.voice, res.utterances, res.seconds / 60, res.written,
+                 len(res.skipped))
+        results.append(res)
+        bar.update(1)
+        bar.set_postfix(hours=f"{sum(r.seconds for r in results) / 3600:.2f}")
+
+    try:
+        if cfg.workers > 1:
+            # two lanes: festival speakers (synthesis in festival's own process) and espeak
+            # speakers (in this process; the library is not reentrant, so one thread only)
+            lanes = {e: ThreadPoolExecutor(1, thread_name_prefix=e) for e in cfg.engines}
+            try:
+                futures = [lanes[job[1].engine].submit(run_speaker, *job) for job in jobs]
+                for fut in as_completed(futures):
+                    done(fut.result())
+            finally:
+                for lane in lanes.values():
+                    lane.shutdown(cancel_futures=True)
+        else:
+            for job in jobs:
+                done(run_speaker(*job))
+    finally:
+        bar.close()
+    summary = summarize(results, cfg, len(sentences), time.time() - t0)
+    for split, s in summary["splits"].items():
+        log.info("%s: %.3f h, %d utterances, %d speakers, skipped %s", split, s["hours"],
+                 s["utterances"], s["speakers"], s["skipped"] or "none")
+    atomic_write_text(out / "corpus.json", json.dumps(summary, indent=2) + "\n")
+    return summary

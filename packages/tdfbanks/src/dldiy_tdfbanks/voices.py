@@ -1,0 +1,139 @@
+"""The voices of the corpus: one *speaker* = engine + voice + rate/pitch setting, each in one
+split (espeak variants of dev and test never read in train), and the sentences each one reads."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dldiy_core import UserError
+
+from .timit import SPLITS
+
+if TYPE_CHECKING:
+    from .corpus import CorpusConfig
+
+ESPEAK_VARIANTS: tuple[str, ...] = (
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "Alex",
+    "Alicia", "Andrea", "Andy", "Annie", "Denis", "Diogo", "Gene", "Gene2", "Henrique", "Hugo",
+    "Jacky", "Lee", "Mario", "Michael", "Mike", "Nguyen", "Storm", "adam", "anika", "antonio",
+    "aunty", "belinda", "benjamin", "boris", "david", "ed", "edward", "grandma", "grandpa",
+    "gustave", "iven3", "klatt", "klatt2", "klatt3", "klatt4", "linda", "marcelo", "max",
+    "michel", "miguel", "paul", "pedro", "quincy", "rob", "robert", "sandro", "shelby", "steph",
+    "steph3", "travis", "victor")
+"""espeak-ng voice variants that sound like one person (no robots, whispers, echo effects)."""
+_FEMALE_VARIANTS = frozenset({"f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "anika",
+                              "aunty", "belinda", "grandma", "linda", "shelby", "steph", "steph3"})
+DIALECTS = {"festival": "DR1", "en-us": "DR2", "en-us-nyc": "DR3", "en": "DR4",
+            "en-gb-x-rp": "DR5", "en-gb-scotland": "DR6", "en-gb-x-gbclan": "DR7",
+            "en-gb-x-gbcwmd": "DR7", "en-029": "DR8"}
+"""TIMIT-style dialect folders: festival's US voices, then one region per espeak accent."""
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One voice setting. festival: ``rate`` is a duration stretch, ``pitch`` a mean F0 in Hz
+    (0: the voice's own), ``warp`` resamples pitch and formants together; espeak: ``rate`` in
+    words/min, ``pitch`` and ``pitch_range`` 0..100."""
+
+    id: str
+    split: str
+    dialect: str
+    engine: str
+    voice: str
+    accent: str
+    rate: float
+    pitch: float
+    pitch_range: float
+    warp: float
+    gain: float
+    target_s: float
+
+
+def _ids(prefix: str, counters: Counter) -> str:
+    counters[prefix] += 1
+    return f"{prefix}{counters[prefix] - 1}"
+
+
+def plan_speakers(cfg: CorpusConfig) -> list[Speaker]:
+    """Every speaker of every split, deterministic in ``cfg.seed``."""
+    rng = random.Random(cfg.seed)
+    engines = [e for e in ("festival", "espeak") if e in cfg.engines]
+    seconds = {"train": cfg.train_hours * 3600, "dev": cfg.dev_minutes * 60,
+               "test": cfg.test_minutes * 60}
+    counts: dict[str, dict[str, int]] = {}
+    for split, sec in seconds.items():
+        n = max(len(engines), round(sec / (cfg.speaker_minutes * 60))) if sec > 0 else 0
+        n_fest = 0
+        if "festival" in engines:
+            n_fest = n if len(engines) == 1 else min(n - 1, max(1, round(n * cfg.festival_share)))
+        counts[split] = {"festival": n_fest, "espeak": n - n_fest}
+    # espeak variants are split between train, dev and test: dev/test voices are new voices
+    variants = list(dict.fromkeys(cfg.espeak_variants))
+    rng.shuffle(variants)
+    pools: dict[str, list[str]] = {}
+    for split in ("test", "dev"):
+        k = min(counts[split]["espeak"], max(1, len(variants) // 6)) if counts[split][
+            "espeak"] else 0
+        pools[split], variants = variants[:k], variants[k:]
+    pools["train"] = variants
+    if counts["train"]["espeak"] and not variants:
+        raise UserError("too few espeak variants for voice-disjoint splits")
+    # festival settings are drawn without replacement: no two speakers sound the same
+    grids = {v: [(r, f, w) for r in (0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
+                 for f in ((0.0,) if v == "slt" else tuple(range(85, 140, 5)))
+                 for w in (0.92, 0.96, 1.0, 1.04, 1.08)] for v in cfg.festival_voices}
+    for grid in grids.values():
+        rng.shuffle(grid)
+    ids: Counter = Counter()
+    out: list[Speaker] = []
+    for split in SPLITS:
+        per = seconds[split] / max(1, sum(counts[split].values()))
+        off = rng.randrange(len(cfg.festival_voices) or 1)
+        for k in range(counts[split]["festival"]):
+            voice = cfg.festival_voices[(k + off) % len(cfg.festival_voices)]
+            if not grids[voice]:
+                raise UserError(f"too many festival speakers for voice {voice}")
+            rate, f0, warp = grids[voice].pop()
+            sex = "F" if voice == "slt" else "M"
+            out.append(Speaker(_ids(f"{sex}F{voice.upper()[:3]}", ids), split,
+                               DIALECTS["festival"], "festival", voice, "en-us", rate=rate,
+                               pitch=float(f0), pitch_range=0.0, warp=warp,
+                               gain=round(rng.uniform(0.3, 0.9), 2), target_s=per))
+        off = rng.randrange(len(cfg.espeak_accents) or 1)
+        for k in range(counts[split]["espeak"]):
+            variant = pools[split][k % len(pools[split])]
+            accent = cfg.espeak_accents[(k + off) % len(cfg.espeak_accents)]
+            vid = cfg.espeak_variants.index(variant)
+            spk_id = _ids(("F" if variant in _FEMALE_VARIANTS else "M") + f"E{vid:02d}", ids)
+            out.append(Speaker(spk_id, split, DIALECTS.get(accent, "DR8"), "espeak",
+                               f"{accent}+{variant}", accent, rate=rng.randrange(145, 200, 5),
+                               pitch=rng.randrange(35, 66, 5),
+                               pitch_range=rng.randrange(30, 81, 10), warp=1.0,
+                               gain=round(rng.uniform(0.3, 0.9), 2), target_s=per))
+    return out
+
+
+def sentence_plan(speakers: list[Speaker], n_sentences: int, seed: int,
+                  ) -> dict[str, list[int]]:
+    """Speaker id -> the sentence indices it reads, in order (disjoint between splits; speakers
+    of one split start at evenly spaced places of its shuffled share)."""
+    order = list(range(n_sentences))
+    random.Random(seed + 1).shuffle(order)
+    total = sum(s.target_s for s in speakers) or 1.0
+    plan: dict[str, list[int]] = {}
+    start = 0
+    for split in SPLITS:
+        group = [s for s in speakers if s.split == split]
+        share = sum(s.target_s for s in group) / total
+        pool = order[start:start + max(1, round(share * n_sentences))]
+        start += len(pool)
+        if group and not pool:
+            raise UserError(f"only {n_sentences} sentences: too few for three splits")
+        for k, spk in enumerate(group):
+            first = k * len(pool) // max(1, len(group))
+            need = min(len(pool), int(spk.target_s / 1.0) + 20)  # >= 1 s per sentence
+            plan[spk.id] = [pool[(first + j) % len(pool)] for j in range(need)]
+    return plan
