@@ -63,8 +63,23 @@ def test_cli_bad_input(tmp_path):
                       "'magic' is not one of")
 
 
+def test_cli_bad_input_new_commands(tmp_path):
+    from dldiy_core import resolve
+    from dldiy_muse.config import PRESETS, MuseConfig
+    from dldiy_muse.pipeline import seed_ids
+
+    assert_user_error(run_cli(main, ["data", "--pair", "en-xx"]), "invalid choice: 'en-xx'")
+    assert_user_error(run_cli(main, ["align", "--out", str(tmp_path / "r"), "--init", "magic"]),
+                      "'magic' is not one of")
+    assert_user_error(run_cli(main, ["study", "--seeds", "0"]), "at least one seed")
+    cfg = resolve(MuseConfig, PRESETS, "quick", None, ["data.pair=en-en", "mode=identical"])
+    with pytest.raises(UserError, match="identical on en-en would train on the test"):
+        seed_ids(cfg, None)
+
+
 def test_commands_help():
-    for argv in (["--help"], ["train", "--help"], ["translate", "--help"]):
+    for argv in (["--help"], ["train", "--help"], ["translate", "--help"], ["study", "--help"],
+                 ["data", "--help"]):
         result = run_cli(main, argv)
         assert result.code == 0 and "usage: dldiy-muse" in result.out
 

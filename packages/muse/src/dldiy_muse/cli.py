@@ -1,4 +1,4 @@
-"""``dldiy-muse {data,align,refine,eval,export,translate,bench,demo}``."""
+"""``dldiy-muse {data,align,refine,eval,export,translate,study,bench,demo}``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from dldiy_core import Commands, UserError, config_from_args, emit_json
 from .align import refine
 from .config import PRESETS, MuseConfig
 from .csls import csls_search, mean_knn_similarity, unit
-from .data import Embeddings, build_en_fr, cache_root
+from .data import Embeddings
 from .embeddings import write_vec
-from .pipeline import align, evaluate, load_pair, load_run, save_run
+from .pipeline import PAIRS, align, build_pair, evaluate, load_pair, load_run, save_run
 
 
 def cmd_data(args) -> int:
-    folder = build_en_fr(cache_root() / "en-fr")
+    folder = build_pair(args.pair)
     print(f"{folder}:\n{(folder / 'meta.json').read_text()}")
     return 0
 
@@ -28,8 +28,13 @@ def cmd_align(args) -> int:
     result = align(cfg, pair)
     save_run(Path(args.out), cfg, result, pair)
     crits = [h for h in result.history if "criterion" in h]
-    print(f"{cfg.mode}: seed {crits[0]['pairs']} pairs; criterion {crits[0]['criterion']:.4f} "
-          f"-> {max(h['criterion'] for h in crits):.4f} after {len(crits) - 1} refinements; "
+    refined = [h for h in crits if h["step"].startswith("refine")]
+    before = max(h["criterion"] for h in crits if h not in refined)
+    how = f"{cfg.mode} ({cfg.init})" if cfg.mode == "unsupervised" else cfg.mode
+    seed = result.history[-len(refined) - 1] if cfg.mode != "unsupervised" else {}
+    size = f"{seed['pairs']} seed pairs, " if "pairs" in seed else ""
+    print(f"{how}: {size}criterion {before:.4f} before refinement, "
+          f"{max(h['criterion'] for h in crits):.4f} kept after {len(refined)} refinements; "
           f"run: {args.out}")
     return 0
 
@@ -77,6 +82,22 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from .study import study
+
+    cfg = config_from_args(MuseConfig, PRESETS, args)
+    out = study(cfg, args.seeds, args.json)
+    sup = out["supervised"]["csls_p@1"]
+    for r in out["runs"]:
+        print(f"seed {r['seed']}: P@1 NN {r['nn_p@1']:.3f} CSLS {r['csls_p@1']:.3f} "
+              f"criterion {r['criterion']:.4f}{'  success' if r['success'] else ''}")
+    print(f"{out['pair']} {out['init']}: supervised Procrustes P@1 CSLS {sup:.3f}; "
+          f"success (>= {out['success_threshold_csls_p@1']:.3f}) in {out['successes']}/"
+          f"{len(out['runs'])} seeds; best criterion: seed {out['selected_by_criterion']}"
+          + (f"; json: {args.json}" if args.json else ""))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
@@ -93,23 +114,33 @@ def cmd_demo(args) -> int:
 
 def commands() -> Commands:
     cli = Commands("dldiy-muse", sys.modules["dldiy_muse"].__doc__, presets=PRESETS,
-                   default_preset="quick", quiet_loggers=("faiss",))
+                   default_preset="quick", quiet_loggers=("faiss", "gensim"))
+    pairs = ", ".join(PAIRS)
 
     def with_run(name, fn, help):
         c = cli.add(name, fn, help, config=False)
         c.add_argument("--run", required=True, help="folder written by align")
         return c
 
-    cli.add("data", cmd_data, "build the English-French pair and dictionaries", config=False)
+    def pair_and_init(c):
+        c.add_argument("--pair", dest="sets", action="append", type=lambda p: f"data.pair={p}",
+                       metavar="PAIR", help=f"language pair ({pairs}; default en-fr)")
+        c.add_argument("--init", dest="sets", action="append", type=lambda m: f"init={m}",
+                       metavar="INIT",
+                       help="unsupervised initialisation: similarity (vecmap-style) or "
+                            "adversarial (the paper's)")
+
+    c = cli.add("data", cmd_data, "build a pair's vectors and dictionaries", config=False)
+    c.add_argument("--pair", choices=list(PAIRS), default="en-fr",
+                   help="en-fr: GloVe vs French; en-en: GloVe vs word2vec on Debian man pages; "
+                        "man-man: word2vec on two halves of the man pages")
     c = cli.add("align", cmd_align, "seed an orthogonal map and refine it (alias: train)",
                 aliases=["train"])
     c.add_argument("--mode", dest="sets", action="append", type=lambda m: f"mode={m}",
                    metavar="MODE",
                    help="supervised (training dictionary), identical (same spelling) or "
                         "unsupervised (no dictionary)")
-    c.add_argument("--init", dest="sets", action="append", type=lambda m: f"init={m}",
-                   metavar="INIT",
-                   help="unsupervised initialisation: similarity")
+    pair_and_init(c)
     c.add_argument("--out", required=True, help="run folder")
     with_run("refine", cmd_refine, "more refinement iterations on a run").add_argument(
         "--iterations", type=int, default=5)
@@ -121,9 +152,14 @@ def commands() -> Commands:
     c = with_run("translate", cmd_translate, "CSLS translations of source words")
     c.add_argument("words", nargs="+")
     c.add_argument("--k", type=int, default=5)
+    c = cli.add("study", cmd_study, "unsupervised alignment over several seeds against "
+                "supervised Procrustes: P@1, criterion, success rate")
+    pair_and_init(c)
+    c.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    c.add_argument("--json", help="write the figures here (rewritten after every seed)")
     cli.add("bench", cmd_bench, "CSLS speed and memory, blocked against full matrix"
             ).add_argument("--json", help="write the figures here")
-    cli.add("demo", cmd_demo, "supervised vs identical-strings alignment, with a report"
+    cli.add("demo", cmd_demo, "supervised, identical-strings and adversarial alignment; a report"
             ).add_argument("--out", default="reports/muse", help="report folder")
     return cli
 

@@ -18,6 +18,7 @@ from dldiy_core import (
     to_dict,
 )
 
+from .adversarial import adversarial
 from .align import Alignment, fit_seed, refine
 from .config import MuseConfig
 from .data import Embeddings, build_en_fr, cache_root, read_dictionary, write_dictionary
@@ -26,6 +27,8 @@ from .embeddings import normalize, read_npy
 from .unsupervised import self_learning, similarity_seed
 
 RUN_FILE = "alignment.safetensors"
+PAIRS = {"en-fr": ("en", "fr"), "en-en": ("en", "man"), "man-man": ("even", "odd")}
+"""Pair -> (source, target) file stems in the pair's folder."""
 
 
 @dataclass
@@ -38,10 +41,23 @@ class Pair:
     test: list[tuple[str, str]]
 
 
+def build_pair(name: str) -> Path:
+    """The pair's folder under ``cache_root()``, built on first use."""
+    if name not in PAIRS:
+        raise UserError(f"pair '{name}': expected one of {', '.join(PAIRS)}")
+    if name == "en-fr":
+        return build_en_fr(cache_root() / name)
+    from . import manpages  # gensim is imported only to build these
+
+    build = manpages.build_en_en if name == "en-en" else manpages.build_man_man
+    return build(cache_root() / name)
+
+
 def load_pair(cfg: MuseConfig) -> Pair:
-    folder = build_en_fr(cache_root() / cfg.data.pair)
-    src = read_npy(folder / "en.npy", folder / "en.words.txt", cfg.data.max_src)
-    tgt = read_npy(folder / "fr.npy", folder / "fr.words.txt", cfg.data.max_tgt)
+    folder = build_pair(cfg.data.pair)
+    s, t = PAIRS[cfg.data.pair]
+    src = read_npy(folder / f"{s}.npy", folder / f"{s}.words.txt", cfg.data.max_src)
+    tgt = read_npy(folder / f"{t}.npy", folder / f"{t}.words.txt", cfg.data.max_tgt)
     src.vectors = normalize(src.vectors, cfg.data.normalize)
     tgt.vectors = normalize(tgt.vectors, cfg.data.normalize)
     return Pair(src, tgt, read_dictionary(folder / "train.txt"),
@@ -51,12 +67,19 @@ def load_pair(cfg: MuseConfig) -> Pair:
 def seed_ids(cfg: MuseConfig, pair: Pair) -> np.ndarray:
     if cfg.mode == "supervised":
         return pairs_to_ids(pair.train, pair.src.words, pair.tgt.words)[0]
+    if cfg.data.pair != "en-fr":  # every identical string is a gold pair, test words included
+        raise UserError(f"--mode identical on {cfg.data.pair} would train on the test "
+                        "dictionary; use supervised or unsupervised")
     return identical_pairs(pair.src.words, pair.tgt.words)
 
 
-def align(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
-    """Seed (supervised, identical strings or unsupervised), then refinements."""
-    if cfg.mode == "unsupervised":
+def initialize(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
+    """The map before refinement: Procrustes on a seed dictionary (supervised, identical
+    strings), or an unsupervised initialisation (``init``: adversarial or similarity)."""
+    if cfg.mode == "unsupervised" and cfg.init == "adversarial":
+        result = adversarial(pair.src.vectors, pair.tgt.vectors, cfg.adversarial, cfg.seed,
+                             show_progress)
+    elif cfg.mode == "unsupervised":
         u = cfg.unsupervised
         learned = self_learning(pair.src.vectors, pair.tgt.vectors,
                                 similarity_seed(pair.src.vectors, pair.tgt.vectors, u.size),
@@ -65,9 +88,14 @@ def align(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
         result.history = learned.history + result.history
     else:
         result = fit_seed(pair.src.vectors, pair.tgt.vectors, seed_ids(cfg, pair))
+    return result
+
+
+def align(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
+    """Initialisation, then refinements; the map kept is the best by the criterion."""
     r = cfg.refine
-    return refine(pair.src.vectors, pair.tgt.vectors, result, r.iterations, r.mode, r.max_rank,
-                  r.threshold, show_progress)
+    return refine(pair.src.vectors, pair.tgt.vectors, initialize(cfg, pair, show_progress),
+                  r.iterations, r.mode, r.max_rank, r.threshold, show_progress)
 
 
 def evaluate(result: Alignment, pair: Pair) -> dict[str, float]:
