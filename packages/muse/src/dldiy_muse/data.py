@@ -339,13 +339,20 @@ def build_en_fr(root: Path, n_en: int = 200_000, n_fr: int = 20_000, seed: int =
         "test_src_rank_range": [min((src_rank[s] for s, _ in test), default=-1),
                                 max((src_rank[s] for s, _ in test), default=-1)],
     }
+    return write_pair(root, {"en": en, "fr": fr}, train, test, meta, t0)
+
+
+def write_pair(root: Path, files: dict[str, Embeddings], train: list[tuple[str, str]],
+                test: list[tuple[str, str]], meta: dict, t0: float) -> Path:
+    """Write the pair into a temporary folder, then rename it to ``root`` (never half-written).
+    """
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
     old = root.with_name(f".{root.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _save_embeddings(tmp, "en", en)
-        _save_embeddings(tmp, "fr", fr)
+        for stem, emb in files.items():
+            _save_embeddings(tmp, stem, emb)
         write_dictionary(tmp / "train.txt", train)
         write_dictionary(tmp / "test.txt", test)
         meta["build_seconds"] = round(time.perf_counter() - t0, 1)

@@ -22,25 +22,22 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, atomic_write_text
+from dldiy_core import UserError
 
 from .data import (
     _WORD,
     Embeddings,
     _is_word,
-    _save_embeddings,
     load_glove_en,
     split_dictionary,
-    write_dictionary,
+    write_pair,
 )
 
 log = logging.getLogger(__name__)
@@ -168,31 +165,6 @@ def train_word2vec(sentences: list[list[str]], dim: int = 50, seed: int = 0, epo
     return Embeddings(words, np.asarray(model.wv.vectors, dtype=np.float32))
 
 
-def _write_pair(root: Path, files: dict[str, Embeddings], train: list[tuple[str, str]],
-                test: list[tuple[str, str]], meta: dict, t0: float) -> Path:
-    """Write the pair into a temporary folder, then rename it to ``root`` (never half-written).
-    """
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    old = root.with_name(f".{root.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        for stem, emb in files.items():
-            _save_embeddings(tmp, stem, emb)
-        write_dictionary(tmp / "train.txt", train)
-        write_dictionary(tmp / "test.txt", test)
-        meta["build_seconds"] = round(time.perf_counter() - t0, 1)
-        atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1) + "\n")
-        if root.exists():
-            os.replace(root, old)
-        os.replace(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    log.info("built %s in %.1f s: %s", root, meta["build_seconds"], meta)
-    return root
-
-
 def _up_to_date(root: Path, params: dict) -> bool:
     try:
         return json.loads((root / "meta.json").read_text(encoding="utf-8"))["params"] == params
@@ -247,7 +219,7 @@ def build_en_en(root: Path, n_en: int = 200_000, max_tokens: int = 8_000_000, di
     train, test, split = _identity_split(en, tgt, seed)
     meta = {"params": params, "corpus": stats, "en_words": len(en.words),
             "man_words": len(tgt.words), **split}
-    return _write_pair(root, {"en": en, "man": tgt}, train, test, meta, t0)
+    return write_pair(root, {"en": en, "man": tgt}, train, test, meta, t0)
 
 
 def build_man_man(root: Path, max_tokens: int = 8_000_000, dim: int = 50, seed: int = 0,
@@ -270,4 +242,4 @@ def build_man_man(root: Path, max_tokens: int = 8_000_000, dim: int = 50, seed: 
     train, test, split = _identity_split(src, tgt, seed)
     meta = {"params": params, "corpus": stats, "even_words": len(src.words),
             "odd_words": len(tgt.words), **split}
-    return _write_pair(root, {"even": src, "odd": tgt}, train, test, meta, t0)
+    return write_pair(root, {"even": src, "odd": tgt}, train, test, meta, t0)
