@@ -67,6 +67,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tone_corpus, tmp_path):
     result = run_cli(main, train_args(tone_corpus, tmp_path / "run"))
     assert_user_error(result, str(phn), "unknown phone 'zz'")
     assert_user_error(run_cli(main, ["eval", "--run", str(tmp_path)]), "checkpoint")
+    wav = next(tone_corpus.rglob("TEST/*/*/*.WAV"))
+    assert_user_error(run_cli(main, ["features", str(wav), "--out", str(tmp_path)]),
+                      "is a folder")
 
 
 def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
@@ -81,8 +84,11 @@ def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
     assert {"filter_responses.png", "centre_frequencies.png", "lowpass.png",
             "index.html"} <= list_files(out)
     assert "tdfb-learn-all" in (out / "report.md").read_text()
-    # a second run reuses the finished front ends
+    # a second run reuses the finished front ends; other settings are refused, not mixed in
     assert run_cli(main, args).code == 0
+    assert_user_error(run_cli(main, [*args, "--set", "lr=0.1"]), "result.json",
+                      "other settings")
+    assert_user_error(run_cli(main, [*args, "--set", "experiment=mfsc,nope"]), "nope")
 
 
 def test_bucketed_batches_shard_the_single_process_batches(tone_corpus):

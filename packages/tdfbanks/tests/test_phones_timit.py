@@ -78,3 +78,6 @@ def test_load_split_labels_and_length_limit(tone_corpus):
     assert PHONE_ID["h#"] in train.labels[0]
     with pytest.raises(UserError, match="at most 0.1 s"):
         load_split(tone_corpus, "train", max_seconds=0.1)
+    # an hours limit takes utterances round robin over speakers, not the first speaker's
+    few = load_split(tone_corpus, "train", max_hours=6 / 3600)
+    assert len({i.split("/")[0] for i in few.ids}) == 3 and len(few) < len(train)

@@ -14,7 +14,8 @@ from dldiy_core import UserError, atomic_path
 
 SAMPLE_RATE = 16_000
 MIN_SAMPLES = 401
-"""One TD-filterbank filter (25 ms at 16 kHz): anything shorter has no output frame."""
+"""One TD-filterbank filter (25 ms at 16 kHz): shorter clips are refused as too short to hold
+one full analysis window."""
 
 
 def _sphere_header(raw: bytes, path: Path) -> tuple[dict[str, str], int]:
@@ -36,7 +37,10 @@ def _sphere_header(raw: bytes, path: Path) -> tuple[dict[str, str], int]:
 
 def read_sphere(path: Path) -> tuple[np.ndarray, int]:
     """16-bit PCM NIST SPHERE -> (samples ``[T, C]`` float32 in [-1, 1], sample rate)."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
     h, size = _sphere_header(raw, path)
     coding = h.get("sample_coding", "pcm")
     if coding != "pcm":
@@ -48,6 +52,8 @@ def read_sphere(path: Path) -> tuple[np.ndarray, int]:
         rate, channels = int(h["sample_rate"]), int(h.get("channel_count", "1"))
     except (KeyError, ValueError):
         raise UserError(f"{path}: NIST SPHERE header lacks a valid sample_rate") from None
+    if channels < 1 or rate < 1:
+        raise UserError(f"{path}: NIST SPHERE header has {channels} channels at {rate} Hz")
     order = ">" if h.get("sample_byte_format", "01") == "10" else "<"
     body = raw[size:]
     n = len(body) // (2 * channels)
@@ -74,8 +80,11 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, resample: bool 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such audio file")
-    with path.open("rb") as f:
-        magic = f.read(7)
+    try:
+        with path.open("rb") as f:
+            magic = f.read(7)
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
     if magic == b"NIST_1A":
         x, rate = read_sphere(path)
     else:

@@ -20,8 +20,12 @@ def cmd_data_build(args) -> int:
     from .corpus import CorpusConfig, build_corpus
     from .data import default_corpus
 
+    if args.hours <= 0:
+        raise UserError(f"--hours must be positive, not {args.hours}")
     cfg = CorpusConfig(train_hours=args.hours, seed=args.seed)
     out = Path(args.out) if args.out else default_corpus()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file, not a corpus folder")
     summary = build_corpus(out, cfg)
     for split, v in summary["splits"].items():
         print(f"{split}: {v['hours']:.2f} h, {v['utterances']} utterances, {v['speakers']} "
@@ -50,14 +54,22 @@ def cmd_features(args) -> int:
     frontend.eval()
     src = Path(args.input)
     files = _audio_files(src)
+    out = Path(args.out)
+    if src.is_file():
+        dests = [out]
+    else:
+        dests = [out / f.relative_to(src).with_suffix(".npy") for f in files]
+    if src.is_file() and out.is_dir():
+        raise UserError(f"{out}: is a folder; give a .npy file for one input file")
+    if src.is_dir() and out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file; give a folder for a folder of audio")
+    if len(set(dests)) < len(dests):
+        raise UserError(f"{src}: two audio files share a name (e.g. a.wav and a.flac) and would "
+                        "write the same .npy")
     waves = [load_audio(f, resample=args.resample) for f in files]  # check all before writing
-    for f, wave in zip(files, waves, strict=True):
+    for dest, wave in zip(dests, waves, strict=True):
         with torch.no_grad():
             feats = frontend(torch.from_numpy(wave)[None])[0][0].numpy()
-        if src.is_file():
-            dest = Path(args.out)
-        else:
-            dest = Path(args.out) / f.relative_to(src).with_suffix(".npy")
         with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
             np.save(fh, feats.astype(np.float32))
         print(f"{dest}: {feats.shape[0]} x {feats.shape[1]} ({args.run or args.frontend})")
@@ -83,7 +95,7 @@ def cmd_eval(args) -> int:
     from .train import corpus_path
 
     cfg, model = load_run(args.run)
-    corpus = Path(args.corpus) if args.corpus else corpus_path(cfg)
+    corpus = Path(args.corpus) if args.corpus else corpus_path(cfg, build=False)
     result = {}
     for split in args.split:
         data = load_split(corpus, split, EVAL_MAX_SECONDS, 0.0, cfg.data.resample)

@@ -27,7 +27,7 @@ from dldiy_core import UserError, atomic_write_text, progress, to_dict
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE
 from .segments import check_silence, pad_edges, tidy_segments, to_samples
-from .text import corpus_sentences
+from .text import BIBLE_RANGE, corpus_sentences
 from .timit import SPLITS, write_utterance
 from .tts import (
     BadItem,
@@ -73,7 +73,7 @@ class CorpusConfig:
     max_words: int = 20
     max_seconds: float = 8.0
     """Longer utterances are skipped (``too_long``): the trainer leaves them out anyway."""
-    bible_range: str = "Gen 1:1-Rev 22:21"
+    bible_range: str = BIBLE_RANGE
     dither: float = 1e-4
     """Std of the Gaussian noise added to every sample (no digital silence: log features)."""
     workers: int = 2

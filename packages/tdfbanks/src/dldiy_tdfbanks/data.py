@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +67,20 @@ def read_utterance(utt: Utterance, resample: bool = False) -> tuple[np.ndarray, 
 
 def load_split(corpus: str | Path, split: str, max_seconds: float = 8.0, max_hours: float = 0.0,
                resample: bool = False) -> SpeechSet:
-    """The utterances of one split, at most ``max_hours`` of them (in corpus order, so every run
-    gets the same subset), skipping (and counting) those longer than ``max_seconds``."""
+    """The utterances of one split, skipping (and counting) those longer than ``max_seconds``.
+
+    With ``max_hours``, the first utterances of a round robin over speakers up to that much
+    audio (every speaker contributes, and every run gets the same subset)."""
     utts = scan(corpus)[split]
     if not utts:
         raise UserError(f"{corpus}: the {split} split is empty")
+    if max_hours:
+        turn: Counter = Counter()
+        order = []
+        for u in utts:  # (k, u): u is its speaker's k-th utterance
+            order.append((turn[u.speaker], u))
+            turn[u.speaker] += 1
+        utts = [u for _, u in sorted(order, key=lambda x: x[0])]
     ids, waves, labels, too_long, total = [], [], [], 0, 0.0
     for utt in progress(utts, desc=f"read {split}"):
         wave, lab = read_utterance(utt, resample)
@@ -82,7 +92,7 @@ def load_split(corpus: str | Path, split: str, max_seconds: float = 8.0, max_hou
         labels.append(lab)
         total += len(wave) / SAMPLE_RATE
         if max_hours and total >= max_hours * 3600:
-            break
+            break  # the utterance that reaches the limit is kept
     if too_long:
         log.warning("%s/%s: skipped %d utterances longer than %.1f s", corpus, split, too_long,
                     max_seconds)

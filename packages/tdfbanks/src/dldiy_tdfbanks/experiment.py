@@ -14,7 +14,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dldiy_core import Report, atomic_write_text, load_checkpoint, load_module_state, new_figure
+from dldiy_core import (
+    CheckpointError,
+    Report,
+    UserError,
+    atomic_write_text,
+    from_dict,
+    load_checkpoint,
+    load_module_state,
+    new_figure,
+    to_dict,
+)
 
 from .config import Config
 from .data import SpeechSet, load_split
@@ -22,7 +32,7 @@ from .evaluate import evaluate
 from .filterbank import TDFilterbank, mel_triangles, squared_hann
 from .frontend import MFSC
 from .models import Recognizer
-from .train import build_model, corpus_path, train
+from .train import build_model, check_config, corpus_path, train
 
 log = logging.getLogger(__name__)
 EVAL_MAX_SECONDS = 60.0
@@ -30,8 +40,6 @@ EVAL_MAX_SECONDS = 60.0
 
 def load_run(run: str | Path) -> tuple[Config, Recognizer]:
     """The config and trained recognizer of a ``train`` run folder."""
-    from dldiy_core import CheckpointError, UserError, from_dict
-
     path = Path(run) / "checkpoint.safetensors"
     state = load_checkpoint(path)
     try:
@@ -45,19 +53,24 @@ def load_run(run: str | Path) -> tuple[Config, Recognizer]:
 
 def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet]) -> dict:
     """Train (or resume) one front end in ``folder`` and score it; cached in result.json."""
+    c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, frontend=name))
     done = folder / "result.json"
     if done.exists():
-        return json.loads(done.read_text())
-    c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, frontend=name))
+        result = json.loads(done.read_text())
+        if result.get("config") != to_dict(c):
+            raise UserError(f"{done}: written with other settings; use another --out folder")
+        return result
     t0 = time.perf_counter()
     trainer = train(c, folder, resume=(folder / "checkpoint.safetensors").exists(),
                     data=data["train"])
     model = trainer.model
-    result = {"frontend": name, "train_s": time.perf_counter() - t0,
+    logged = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    result = {"frontend": name, "config": to_dict(c),
+              "train_s": time.perf_counter() - t0,  # this process only, if resumed
               "frontend_params": sum(p.numel() for p in model.frontend.parameters()
                                      if p.requires_grad),
               "train_hours": data["train"].seconds() / 3600,
-              "loss": [(h["step"], h["loss"]) for h in trainer.history if h["kind"] == "train"]}
+              "loss": [(h["step"], h["loss"]) for h in logged if h["kind"] == "train"]}
     for split in ("dev", "test"):
         result[f"{split}_per"] = evaluate(model, data[split])["per"]
     log.info("%s: dev PER %.3f, test PER %.3f", name, result["dev_per"], result["test_per"])
@@ -66,6 +79,7 @@ def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet]) ->
 
 
 def load_data(cfg: Config) -> dict[str, SpeechSet]:
+    check_config(cfg)
     corpus, d = corpus_path(cfg), cfg.data
     data = {"train": load_split(corpus, "train", d.max_seconds, d.train_hours, d.resample)}
     for split in ("dev", "test"):
@@ -111,13 +125,14 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
     """Train and score every front end of ``cfg.experiment``; add the table and plots."""
     results = {name: run_one(cfg, name, out / name, data) for name in cfg.experiment}
     atomic_write_text(out / "experiment.json", json.dumps(
-        {k: {m: v for m, v in r.items() if m != "loss"} for k, r in results.items()}, indent=1))
+        {k: {m: v for m, v in r.items() if m not in ("loss", "config")}
+         for k, r in results.items()}, indent=1))
     best = min(results.values(), key=lambda x: x["dev_per"])
     r.headline(f"best dev PER ({best['frontend']})", best["dev_per"])
     if "mfsc" in results:
         r.headline("MFSC test PER", results["mfsc"]["test_per"])
     r.text(f"{len(data['train'])} training utterances ({data['train'].seconds() / 3600:.2f} h), "
-           f"{len(data['dev'])} dev, {len(data['test'])} test, voice-disjoint splits. Phone "
+           f"{len(data['dev'])} dev, {len(data['test'])} test, speaker-disjoint splits. Phone "
            "error rate on the 39 folded TIMIT phones, greedy CTC decoding. Recognizer: "
            f"{cfg.model.layers} conv layers x {cfg.model.channels} channels, kernel "
            f"{cfg.model.kernel}, {cfg.train.epochs} epochs.")

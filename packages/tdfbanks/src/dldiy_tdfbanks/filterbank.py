@@ -58,8 +58,9 @@ def gabor_filters(centre_hz: Tensor, fwhm_hz: Tensor, energy: Tensor, taps: int 
                   sample_rate: int = 16_000) -> Tensor:
     """Complex Gabor filters ``[n, taps]``: ``eta * exp(-t^2 / 2 sigma^2) * exp(2 i pi f t)``.
 
-    The power response ``|G(f)|^2`` is a Gaussian of std ``s`` with FWHM ``2 s sqrt(ln 2)``; the
-    time-domain std is ``sigma = 1 / (2 pi s)``. ``eta`` makes ``sum |phi|^2 = energy``.
+    The amplitude response ``|G(f)|`` is a Gaussian of std ``s``, so the power response
+    ``|G(f)|^2 = exp(-(f - f_c)^2 / s^2)`` has FWHM ``2 s sqrt(ln 2)``; the time-domain std is
+    ``sigma = 1 / (2 pi s)``. ``eta`` makes ``sum |phi|^2 = energy``.
     """
     s = fwhm_hz.double() / (2 * math.sqrt(math.log(2)))
     sigma = sample_rate / (2 * math.pi * s)  # samples
@@ -105,9 +106,8 @@ class TDFilterbank(Frontend):
         if taps % 2 == 0:
             raise ValueError("taps must be odd (filters centred on a sample)")
         self.mode, self.impl, self.taps = mode, impl, taps
-        if mode == "random":
-            g = torch.Generator().manual_seed(0)
-            weight = torch.randn(2 * n_filters, taps, generator=g) / math.sqrt(taps)
+        if mode == "random":  # from the global generator: the run's seed decides
+            weight = torch.randn(2 * n_filters, taps) / math.sqrt(taps)
         else:
             peak, fwhm = mel_triangles(n_filters, sample_rate)
             phi = gabor_filters(peak, fwhm, mel_energies(n_filters, sample_rate), taps, sample_rate)

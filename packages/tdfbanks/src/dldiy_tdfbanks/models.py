@@ -41,17 +41,17 @@ class Recognizer(nn.Module):
                  n_phones: int = len(TIMIT61), norm: bool = False) -> None:
         super().__init__()
         self.frontend, self.first_stride = frontend, first_stride
-        blocks: list[nn.Module] = []
+        self.blocks = nn.ModuleList()
         c_in = frontend.n_channels
         for i in range(layers):
             stride = first_stride if i == 0 else 1
             conv = nn.Conv1d(c_in, channels, kernel, stride=stride, padding=kernel // 2)
             # weight normalisation, as in wav2letter: faster, steadier convergence
-            blocks += [nn.utils.parametrizations.weight_norm(conv) if norm else conv,
-                       nn.PReLU(channels), nn.Dropout(dropout)]
+            self.blocks.append(nn.Sequential(
+                nn.utils.parametrizations.weight_norm(conv) if norm else conv,
+                nn.PReLU(channels), nn.Dropout(dropout)))
             c_in = channels
-        blocks.append(nn.Conv1d(c_in, n_phones + 1, 1))
-        self.net = nn.Sequential(*blocks)
+        self.head = nn.Conv1d(c_in, n_phones + 1, 1)
         self.kernel = kernel
 
     def output_frames(self, frames: Tensor) -> Tensor:
@@ -65,5 +65,11 @@ class Recognizer(nn.Module):
         else:  # a fixed front end needs no graph
             with torch.no_grad():
                 feats, frames = self.frontend(waveform, lengths)
-        logits = self.net(feats).transpose(1, 2)
-        return logits.log_softmax(-1), self.output_frames(frames)
+        x, out_frames = feats, self.output_frames(frames)
+        for block in self.blocks:
+            x = block(x)
+            # zero the padding frames so an utterance's outputs do not depend on its batch
+            x = x * (torch.arange(x.shape[-1], device=x.device)[None] < out_frames[:, None]
+                     )[:, None].to(x.dtype)
+        logits = self.head(x).transpose(1, 2)
+        return logits.log_softmax(-1), out_frames

@@ -1,7 +1,8 @@
 """SincNet filters (Ravanelli & Bengio 2018): band-pass filters parameterised by their two cut-off
 frequencies, ``g = 2 f2 sinc(2 pi f2 t) - 2 f1 sinc(2 pi f1 t)`` times a Hamming window. Here
 inside the TD-filterbank pipeline (``|.|^2``, squared-Hann lowpass, ``log(1 + x)``) so that only
-the filter parameterisation differs; bands start at the mel triangles' half-maximum points.
+the filter parameterisation differs; bands start at the mel triangles' half-maximum points
+(widened by SincNet's minimum band edges, ``min_hz``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ class SincNet(Frontend):
 
     def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         x, lengths = self._check(waveform, lengths)
-        power = fft_conv(x, self.filter_response()) ** 2
-        # A real filter has half the power of the analytic one: x2 keeps the MFSC scale.
-        feats = self._pool(2 * power, lengths, self.lowpass)
+        power = fft_conv(x, self.filter_response()) ** 2  # same energy -> same power as MFSC
+        feats = self._pool(power, lengths, self.lowpass)
         return self._finish(torch.log1p(feats.clamp(min=0)), lengths)
 

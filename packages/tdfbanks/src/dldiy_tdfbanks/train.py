@@ -9,26 +9,39 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dldiy_core import Trainer, rank, seed_everything, to_dict, world_size
+from dldiy_core import Trainer, UserError, rank, seed_everything, to_dict, world_size
 
-from .config import Config
+from .config import FRONTENDS, Config
 from .data import BucketBatches, SpeechSet, default_corpus, load_split
 from .models import Recognizer, make_frontend
 
 log = logging.getLogger(__name__)
 
 
-def corpus_path(cfg: Config) -> Path:
-    """The configured corpus, or the built one (built now if missing)."""
+def corpus_path(cfg: Config, build: bool = True) -> Path:
+    """The configured corpus, or the built one (built now if missing and ``build``, in a
+    single process: under torchrun every process would write the same folder)."""
     if cfg.data.corpus:
         return Path(cfg.data.corpus)
     path = default_corpus()
     if not (path / "corpus.json").exists():
+        if not build or world_size() > 1:
+            raise UserError(f"{path}: no corpus yet; build it first with "
+                            "'dldiy-tdfbanks data build'")
         from .corpus import CorpusConfig, build_corpus
 
         log.info("no corpus at %s yet: building it (dldiy-tdfbanks data build)", path)
         build_corpus(path, CorpusConfig())
     return path
+
+
+def check_config(cfg: Config) -> None:
+    """Settings that would otherwise fail late (after hours of training)."""
+    if cfg.model.impl not in ("fft", "direct"):
+        raise UserError(f"model.impl must be fft or direct, not {cfg.model.impl!r}")
+    for name in [cfg.model.frontend, *cfg.experiment]:
+        if name not in FRONTENDS:
+            raise UserError(f"unknown front end {name!r} (choose from {', '.join(FRONTENDS)})")
 
 
 def build_model(cfg: Config) -> Recognizer:
@@ -50,13 +63,14 @@ def ctc_loss(model: torch.nn.Module, batch) -> torch.Tensor:
 def train(cfg: Config, out: str | Path | None, resume: bool = False,
           data: SpeechSet | None = None) -> Trainer:
     """Train ``cfg.model`` on the train split; returns the trainer (model in ``.model``)."""
+    check_config(cfg)
     seed_everything(cfg.train.seed)
     if data is None:
         d = cfg.data
         data = load_split(corpus_path(cfg), "train", d.max_seconds, d.train_hours, d.resample)
     model = build_model(cfg)
     front = [p for p in model.frontend.parameters() if p.requires_grad]
-    rest = list(model.net.parameters())
+    rest = [*model.blocks.parameters(), *model.head.parameters()]
     groups = [{"params": rest, "lr": cfg.lr}]
     if front:
         groups.append({"params": front, "lr": cfg.frontend_lr})

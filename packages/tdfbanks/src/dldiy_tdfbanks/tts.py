@@ -63,8 +63,11 @@ def require_festival(voices: list[str]) -> None:
     unknown = [v for v in voices if v not in FESTIVAL_VOICES]
     if unknown:
         raise UserError(f"unknown festival voice(s) {unknown}; known: {sorted(FESTIVAL_VOICES)}")
-    out = subprocess.run(["festival", "--pipe"], input='(format t "%l\\n" (voice.list))\n',
-                         capture_output=True, text=True, timeout=60, check=False).stdout
+    try:
+        out = subprocess.run(["festival", "--pipe"], input='(format t "%l\\n" (voice.list))\n',
+                             capture_output=True, text=True, timeout=60, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise UserError(f"festival does not answer ({e})") from None
     missing = [v for v in voices if FESTIVAL_VOICES[v] not in out]
     if missing:
         raise UserError(f"festival voice(s) {[FESTIVAL_VOICES[v] for v in missing]} not "
@@ -170,8 +173,6 @@ def festival_to_timit(segs: Segments) -> Segments:
 
 # ----------------------------------------------------------------------------------- espeak-ng
 
-ESPEAK_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
-                  "en-gb-x-gbcwmd", "en-us-nyc")
 RHOTIC_ACCENTS = frozenset({"en-us", "en-us-nyc"})
 """Accents whose r-coloured vowels (``A@`` in "harm") carry the r; others write it apart."""
 
