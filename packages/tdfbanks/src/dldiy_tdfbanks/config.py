@@ -65,7 +65,7 @@ PRESETS: dict[str, dict] = {
     "demo": {"data": {"max_seconds": 6.0},
              "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.1},
              "lr": 2e-3, "frontend_lr": 5e-4,
-             "train": {"epochs": 4, "batch_size": 8, "log_every": 10, "checkpoint_every": 0},
+             "train": {"epochs": 8, "batch_size": 8, "log_every": 10, "checkpoint_every": 0},
              "experiment": ["mfsc", "tdfb-learn-all"]},
     "tiny": {"data": {"max_seconds": 4.0},
              "model": {"channels": 32, "layers": 2, "first_stride": 2, "dropout": 0.0},
