@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError
+from dldiy_core import UserError, data_cache
 
 from .vecs import DTYPES, read_vecs
 
@@ -31,7 +31,7 @@ GT_K = 100
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("DLDIY_DATA", Path.home() / ".cache" / "dldiy")) / "catalyzer"
+    return data_cache("catalyzer")
 
 
 def check_finite(x: np.ndarray, what: str) -> None:

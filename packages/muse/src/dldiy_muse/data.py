@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, atomic_write_text
+from dldiy_core import UserError, atomic_write_text, data_cache
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ _B64 = {c: i for i, c in enumerate(
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("DLDIY_DATA", Path.home() / ".cache" / "dldiy")) / "muse"
+    return data_cache("muse")
 
 
 @dataclass

@@ -91,11 +91,17 @@ def initialize(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Align
     return result
 
 
+def refine_from(cfg: MuseConfig, pair: Pair, init: Alignment,
+                show_progress: bool = True) -> Alignment:
+    """``cfg.refine``'s Procrustes refinements from ``init``; the best map by the criterion."""
+    r = cfg.refine
+    return refine(pair.src.vectors, pair.tgt.vectors, init, r.iterations, r.mode, r.max_rank,
+                  r.threshold, show_progress)
+
+
 def align(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
     """Initialisation, then refinements; the map kept is the best by the criterion."""
-    r = cfg.refine
-    return refine(pair.src.vectors, pair.tgt.vectors, initialize(cfg, pair, show_progress),
-                  r.iterations, r.mode, r.max_rank, r.threshold, show_progress)
+    return refine_from(cfg, pair, initialize(cfg, pair, show_progress), show_progress)
 
 
 def evaluate(result: Alignment, pair: Pair) -> dict[str, float]:

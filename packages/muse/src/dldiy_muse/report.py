@@ -9,11 +9,20 @@ from pathlib import Path
 
 from dldiy_core import Report, UserError, new_figure
 
-from .align import fit_seed, refine
+from .align import fit_seed
 from .config import MuseConfig
 from .csls import csls_search, mean_knn_similarity, unit
 from .dictionary import pairs_to_ids
-from .pipeline import Pair, align, evaluate, initialize, load_pair, save_run, seed_ids
+from .pipeline import (
+    Pair,
+    align,
+    evaluate,
+    initialize,
+    load_pair,
+    refine_from,
+    save_run,
+    seed_ids,
+)
 
 EXAMPLES = 12
 
@@ -51,10 +60,8 @@ def adversarial_run(cfg: MuseConfig, pair: Pair, out: Path) -> tuple[dict, list[
     seconds = time.perf_counter() - t0
     history = list(init.history)
     scores = {"adversarial, best epoch by the criterion": evaluate(init, pair)}
-    rc = cfg.refine
-    final = refine(pair.src.vectors, pair.tgt.vectors, init, rc.iterations, rc.mode,
-                   rc.max_rank, rc.threshold, show_progress=False)
-    scores[f"adversarial, + {rc.iterations} refinements"] = evaluate(final, pair)
+    final = refine_from(cfg, pair, init, show_progress=False)
+    scores[f"adversarial, + {cfg.refine.iterations} refinements"] = evaluate(final, pair)
     save_run(out / "run-adversarial", run_cfg, final, pair)
     return scores, history, seconds
 

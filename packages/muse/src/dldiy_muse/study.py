@@ -18,10 +18,10 @@ from pathlib import Path
 
 from dldiy_core import UserError, atomic_write_text, to_dict
 
-from .align import fit_seed, refine
+from .align import fit_seed
 from .config import MuseConfig
 from .dictionary import mean_csls_cosine
-from .pipeline import Pair, evaluate, initialize, load_pair, seed_ids
+from .pipeline import Pair, evaluate, initialize, load_pair, refine_from, seed_ids
 
 log = logging.getLogger(__name__)
 SUCCESS_RATIO = 0.9
@@ -46,9 +46,7 @@ def run_seed(cfg: MuseConfig, pair: Pair, seed: int, show_progress: bool = False
     t0 = time.perf_counter()
     init = initialize(run_cfg, pair, show_progress)
     t1 = time.perf_counter()
-    r = cfg.refine
-    final = refine(pair.src.vectors, pair.tgt.vectors, init, r.iterations, r.mode, r.max_rank,
-                   r.threshold, show_progress)
+    final = refine_from(cfg, pair, init, show_progress)
     t2 = time.perf_counter()
     init_scores, final_scores = evaluate(init, pair), evaluate(final, pair)
     return {"seed": seed, **_scores(final_scores),

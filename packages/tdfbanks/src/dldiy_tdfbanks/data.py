@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dldiy_core import DatasetBatches, UserError, progress
+from dldiy_core import DatasetBatches, UserError, data_cache, progress
 
 from .audio import SAMPLE_RATE
 from .phones import TIMIT61
@@ -22,7 +21,7 @@ PHONE_ID = {p: i + 1 for i, p in enumerate(TIMIT61)}  # 0 is the CTC blank
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("DLDIY_DATA", Path.home() / ".cache" / "dldiy")) / "tdfbanks"
+    return data_cache("tdfbanks")
 
 
 def default_corpus() -> Path:

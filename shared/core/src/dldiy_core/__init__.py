@@ -20,7 +20,7 @@ from .data import BatchSource, DatasetBatches, TensorData
 from .device import seed_everything, select_device
 from .distributed import all_reduce_mean, barrier, broadcast, is_main, rank, world_size
 from .errors import ArgumentParser, UserError, run_main
-from .io import atomic_path, atomic_write_bytes, atomic_write_text
+from .io import atomic_path, atomic_write_bytes, atomic_write_text, data_cache
 from .progress import progress, setup_logging
 from .report import Report, new_figure, write_wav
 from .trainer import Hook, TrainConfig, Trainer, TrainState
@@ -31,7 +31,8 @@ __all__ = [
     "ArgumentParser", "BatchSource", "CheckpointError", "Commands", "ConfigError",
     "DatasetBatches", "Hook", "Report", "TensorData", "TrainConfig", "TrainState", "Trainer",
     "UserError", "add_config_args", "all_reduce_mean", "atomic_path", "atomic_write_bytes",
-    "atomic_write_text", "barrier", "broadcast", "config_from_args", "emit_json", "from_dict",
+    "atomic_write_text", "barrier", "broadcast", "config_from_args", "data_cache", "emit_json",
+    "from_dict",
     "is_main", "load_checkpoint", "load_module_state", "new_figure", "progress", "rank", "resolve",
     "run_main", "save_checkpoint", "save_config", "seed_everything", "select_device",
     "setup_logging", "to_dict", "world_size", "write_wav",

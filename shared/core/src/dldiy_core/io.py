@@ -26,6 +26,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def data_cache(package: str) -> Path:
+    """Where ``package`` caches the data it builds: ``$DLDIY_DATA/<package>``, by default
+    ``~/.cache/dldiy/<package>``."""
+    return Path(os.environ.get("DLDIY_DATA", Path.home() / ".cache" / "dldiy")) / package
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
