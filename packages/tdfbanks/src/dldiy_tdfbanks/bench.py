@@ -32,7 +32,8 @@ def run_bench(batch: int = 8, seconds: float = 4.0, repeats: int = 5, seed: int 
     torch.manual_seed(seed)
     x = torch.randn(batch, int(seconds * 16_000)) * 0.1
     audio_s = batch * seconds
-    fixed_fft, fixed_direct = TDFilterbank(impl="fft"), TDFilterbank(impl="direct")
+    fixed, fixed_fft = TDFilterbank(), TDFilterbank(impl="fft")  # fixed: the band path
+    fixed_direct = TDFilterbank(impl="direct")
     learn = TDFilterbank(mode="learn-all")
     mfsc, leaf, sinc = MFSC(), make_frontend("leaf"), make_frontend("sincnet")
 
@@ -43,7 +44,8 @@ def run_bench(batch: int = 8, seconds: float = 4.0, repeats: int = 5, seed: int 
         return run
 
     with torch.no_grad():
-        fwd = _median_time({"tdfb": lambda: fixed_fft(x), "mfsc": lambda: mfsc(x),
+        fwd = _median_time({"tdfb": lambda: fixed(x), "tdfb_fft": lambda: fixed_fft(x),
+                            "mfsc": lambda: mfsc(x),
                             "tdfb_direct": lambda: fixed_direct(x), "leaf": lambda: leaf(x),
                             "sincnet": lambda: sinc(x)}, repeats)
     bwd = _median_time({"tdfb": fwdbwd(learn), "leaf": fwdbwd(leaf)}, repeats)
@@ -51,6 +53,9 @@ def run_bench(batch: int = 8, seconds: float = 4.0, repeats: int = 5, seed: int 
     out.update({f"{k}_fwdbwd_audio_s_per_s": audio_s / t for k, t in bwd.items()})
     out["tdfb_slowdown_vs_mfsc"] = fwd["tdfb"] / fwd["mfsc"]
     out["tdfb_speedup_vs_direct"] = fwd["tdfb_direct"] / fwd["tdfb"]
+    out["tdfb_speedup_vs_fft"] = fwd["tdfb_fft"] / fwd["tdfb"]
+    with torch.no_grad():  # what the speed costs: normalised features, band vs direct
+        out["tdfb_band_max_abs_dev"] = float((fixed(x)[0] - fixed_direct(x)[0]).abs().max())
     out.update(batch=batch, seconds_per_item=seconds, repeats=repeats,
                threads=torch.get_num_threads())
     return out

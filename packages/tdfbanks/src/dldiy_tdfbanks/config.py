@@ -35,8 +35,8 @@ class ModelConfig:
     """Stride of the first conv layer (2 halves the frame rate to 20 ms: faster, coarser)."""
     dropout: float = 0.5
     weight_norm: bool = True
-    impl: str = "fft"
-    """TD-filterbank convolution: fft or direct."""
+    impl: str = "auto"
+    """TD-filterbank implementation: auto (band for fixed filters, else fft), fft, direct, band."""
 
 
 @dataclass

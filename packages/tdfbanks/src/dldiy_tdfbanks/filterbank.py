@@ -19,11 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .frontend import Frontend
+from .frontend import Frontend, fft_conv
+from .subband import SubbandPlan
 
 Mode = Literal["fixed", "learn-all", "learn-filterbank", "random"]
 MODES: tuple[str, ...] = ("fixed", "learn-all", "learn-filterbank", "random")
-Impl = Literal["fft", "direct"]
+Impl = Literal["auto", "fft", "direct", "band"]
+IMPLS: tuple[str, ...] = ("auto", "fft", "direct", "band")
 
 
 def mel_triangles(n_filters: int = 40, sample_rate: int = 16_000, f_min: float = 0.0,
@@ -77,35 +79,32 @@ def squared_hann(taps: int = 401) -> Tensor:
     return torch.hann_window(taps, periodic=False, dtype=torch.float64).pow(2).float()
 
 
-def fft_conv(x: Tensor, weight: Tensor) -> Tensor:
-    """``F.conv1d(x[:, None], weight[:, None], padding=K // 2)`` by FFT: ``[B, T] -> [B, C, T]``
-    for an odd filter length ``K`` (cross-correlation, like conv1d)."""
-    T, K = x.shape[-1], weight.shape[-1]
-    n = 1 << (T + K - 1 - 1).bit_length()
-    X = torch.fft.rfft(x, n=n)
-    W = torch.fft.rfft(weight.flip(-1), n=n)
-    y = torch.fft.irfft(X[:, None] * W[None], n=n)
-    return y[..., K // 2: K // 2 + T]
-
-
 class TDFilterbank(Frontend):
     """The learnable time-domain filterbank; ``waveform [B, T] -> features [B, 40, F]``.
 
     ``mode``: ``fixed`` (no trainable parameter: a mel filterbank computed in the time domain),
     ``learn-all`` (filters, lowpass and pre-emphasis), ``learn-filterbank`` (filters only),
     ``random`` (random filters, then learn-all). ``impl``: ``fft`` or ``direct`` convolution
-    (equal up to float rounding; the direct one is the reference).
+    (equal up to float rounding; the direct one is the reference), ``band`` (fixed filters only:
+    each channel in its own band at a reduced rate, :mod:`.subband`; within 0.01 of the
+    reference's normalised features) or ``auto`` (``band`` when fixed, else ``fft``).
     """
 
     def __init__(self, n_filters: int = 40, taps: int = 401, stride: int = 160,
                  sample_rate: int = 16_000, mode: Mode = "fixed", preemphasis: bool = False,
-                 impl: Impl = "fft", normalize: bool = True) -> None:
+                 impl: Impl = "auto", normalize: bool = True) -> None:
         super().__init__(n_filters, stride, normalize)
         if mode not in MODES:
             raise ValueError(f"unknown TD-filterbank mode {mode!r} (choose from {MODES})")
+        if impl not in IMPLS or (impl == "band" and mode != "fixed"):
+            raise ValueError(f"impl {impl!r} is not available for mode {mode!r} (choose from "
+                             f"{IMPLS}; band needs fixed filters)")
+        if impl == "auto":
+            impl = "band" if mode == "fixed" else "fft"
         if taps % 2 == 0:
             raise ValueError("taps must be odd (filters centred on a sample)")
-        self.mode, self.impl, self.taps = mode, impl, taps
+        self.mode, self.impl, self.taps, self.sample_rate = mode, impl, taps, sample_rate
+        self._plan: SubbandPlan | None = None
         if mode == "random":  # from the global generator: the run's seed decides
             weight = torch.randn(2 * n_filters, taps) / math.sqrt(taps)
         else:
@@ -126,10 +125,23 @@ class TDFilterbank(Frontend):
         w = self.filters.detach().reshape(-1, 2, self.taps)
         return torch.complex(w[:, 0], w[:, 1])
 
+    def subband_plan(self) -> SubbandPlan:
+        """The band plan of the current filters and lowpass (rebuilt when they change)."""
+        filters, window = self.filter_response(), self.lowpass.detach()
+        plan = self._plan
+        if plan is None or not (torch.equal(plan.filters, filters)
+                                and torch.equal(plan.window, window)):
+            self._plan = plan = SubbandPlan(filters.clone(), window.clone(), self.stride,
+                                            self.sample_rate)
+        return plan
+
     def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         x, lengths = self._check(waveform, lengths)
         if self.preemphasis is not None:
             x = F.conv1d(F.pad(x[:, None], (1, 0)), self.preemphasis.view(1, 1, 2))[:, 0]
+        if self.impl == "band":
+            feats = self.subband_plan()(x, lengths)
+            return self._finish(torch.log1p(feats.abs()), lengths)
         if self.impl == "fft":
             y = fft_conv(x, self.filters)
         else:

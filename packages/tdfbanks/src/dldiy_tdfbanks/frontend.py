@@ -23,6 +23,29 @@ def normalise(feats: Tensor, frames: Tensor, eps: float = 1e-5) -> Tensor:
     return (feats - mean) / torch.sqrt(var + eps) * mask
 
 
+def nice_size(n: int) -> int:
+    """The smallest ``m >= n`` with no prime factor above 5 (fast FFT sizes)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def fft_conv(x: Tensor, weight: Tensor) -> Tensor:
+    """``F.conv1d(x[:, None], weight[:, None], padding=K // 2)`` by FFT: ``[B, T] -> [B, C, T]``
+    for an odd filter length ``K`` (cross-correlation, like conv1d)."""
+    T, K = x.shape[-1], weight.shape[-1]
+    n = nice_size(T + K - 1)
+    X = torch.fft.rfft(x, n=n)
+    W = torch.fft.rfft(weight.flip(-1), n=n)
+    y = torch.fft.irfft(X[:, None] * W[None], n=n)
+    return y[..., K // 2: K // 2 + T]
+
+
 class Frontend(nn.Module):
     """Base class: ``forward(waveform [B, T], lengths [B] | None) -> (features [B, C, F],
     frames [B])``."""

@@ -11,8 +11,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .filterbank import fft_conv, mel_triangles
-from .frontend import Frontend
+from .filterbank import mel_triangles
+from .frontend import Frontend, fft_conv
 
 
 class PCEN(nn.Module):

@@ -13,7 +13,7 @@ from .frontend import MFSC, Frontend
 from .phones import TIMIT61
 
 
-def make_frontend(name: str, preemphasis: bool = False, impl: str = "fft") -> Frontend:
+def make_frontend(name: str, preemphasis: bool = False, impl: str = "auto") -> Frontend:
     """``mfsc``, ``tdfb-<mode>`` (fixed, learn-all, learn-filterbank, random), ``leaf``,
     ``sincnet``."""
     from .filterbank import MODES, TDFilterbank

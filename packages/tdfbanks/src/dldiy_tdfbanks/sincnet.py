@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .filterbank import fft_conv, mel_energies, mel_triangles, squared_hann
-from .frontend import Frontend
+from .filterbank import mel_energies, mel_triangles, squared_hann
+from .frontend import Frontend, fft_conv
 
 
 class SincNet(Frontend):

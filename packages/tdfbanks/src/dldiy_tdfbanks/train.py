@@ -13,6 +13,7 @@ from dldiy_core import Trainer, UserError, rank, seed_everything, to_dict, world
 
 from .config import FRONTENDS, Config
 from .data import BucketBatches, SpeechSet, default_corpus, load_split
+from .filterbank import IMPLS
 from .models import Recognizer, make_frontend
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,13 @@ def corpus_path(cfg: Config, build: bool = True) -> Path:
 
 def check_config(cfg: Config) -> None:
     """Settings that would otherwise fail late (after hours of training)."""
-    if cfg.model.impl not in ("fft", "direct"):
-        raise UserError(f"model.impl must be fft or direct, not {cfg.model.impl!r}")
+    if cfg.model.impl not in IMPLS:
+        raise UserError(f"model.impl must be one of {', '.join(IMPLS)}, not {cfg.model.impl!r}")
     for name in [cfg.model.frontend, *cfg.experiment]:
         if name not in FRONTENDS:
             raise UserError(f"unknown front end {name!r} (choose from {', '.join(FRONTENDS)})")
+        if cfg.model.impl == "band" and name.startswith("tdfb-") and name != "tdfb-fixed":
+            raise UserError(f"model.impl=band needs fixed filters, not {name} (use auto)")
 
 
 def build_model(cfg: Config) -> Recognizer:
