@@ -4,16 +4,19 @@ Gabor filter ``n`` passes a narrow band around its centre ``c_n``; the squared m
 ``|y_n|^2`` only sees that band's content, shifted to 0 Hz. So instead of 40 full-rate
 convolutions (80 real outputs per input sample) each channel is computed from the utterance's
 spectrum ``X`` restricted to ``[c_n - W_n, c_n + W_n]`` (``W_n``: the half-width outside of which
-the filter has less than ``tol`` of its energy), shifted to baseband and inverse-transformed at
-``fs / D_n``, where ``D_n`` divides the stride and ``fs / D_n > 2 W_n + B`` (``B``: the lowpass
-window's band at the same tolerance). Sampling the windowed energy ``sum_t w(t) |y(160 k + t)|^2``
-every ``D_n`` samples is then exact up to the neglected tails (Poisson summation: the product
-``w(t) |y|^2`` has no content at multiples of ``fs / D_n``).
+the filter has less than ``tol`` of its energy, about -45 dB of its peak for 1e-5),
+shifted to baseband and inverse-transformed at ``fs / D_n``, where ``D_n`` divides the stride and
+``fs / D_n > 2 W_n + B`` (``B``: the lowpass window's band, tolerance 1e-9). Sampling the windowed
+energy ``sum_t w(t) |y(160 k + t)|^2`` every ``D_n`` samples is then exact (Poisson summation:
+``w(t) |y|^2`` has no content at multiples of ``fs / D_n``); what differs from the reference is
+the filters' response beyond ``W_n``, taken as 0. The frames that touch an utterance's edges,
+where ``|y|^2`` is cut by a step, are computed at full rate.
 
-Cost per audio second: one real FFT of the utterance plus ``sum_n fs / D_n`` inverse-FFT
-samples (about 30k for the mel layout against 640k complex outputs at full rate). Agrees with the
-direct convolution to about 1e-4 of each channel's energy (tested); used for ``fixed`` filters
-only, since learned filters can leave their band.
+Cost per audio second: one FFT of the utterance plus ``sum_n fs / D_n`` inverse-FFT samples
+(about 6 full-rate channels' worth against 40 for the FFT convolution). Normalised features agree
+with the direct convolution within 0.003 standard deviations on real speech and white noise;
+a strong tone at a quiet channel's band edge is the worst case (tested). For ``fixed`` filters
+only: learned filters may leave their band.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ def half_width(response: Tensor, centre: Tensor, tol: float) -> Tensor:
 
 @dataclass
 class _Group:
-    """Channels computed at the same decimation ``D``: centre bins at 1 Hz, half-widths (Hz)."""
+    """Channels computed at the same decimation ``D``: their centres (Hz, in ``[0, fs)``: the
+    cross-correlation taps put a Gabor filter's band at negative frequencies) and the largest
+    half-width (Hz)."""
 
     channels: Tensor
     decimation: int
@@ -97,7 +102,7 @@ class SubbandPlan:
             taps = torch.zeros(len(g.channels), n, dtype=torch.complex128)
             taps[:, :self.taps] = self.filters[g.channels].to(torch.complex128).flip(-1)
             spectrum = torch.fft.fft(taps.roll(-half, -1))
-            out.append((bins[:, 0].tolist(), spectrum.gather(1, bins).to(torch.complex64)))
+            out.append((bins[:, 0].tolist(), spectrum.gather(1, bins)))
         self._cache[n] = out
         return out
 
@@ -110,6 +115,7 @@ class SubbandPlan:
         out = x.new_zeros(B, len(self.filters), frames + 3)  # + room for the end frames
         for g, (first, response) in zip(self.groups, self._bands(n), strict=True):
             d, (c, m) = g.decimation, response.shape
+            response = response.to(X.device, X.dtype)
             band = torch.stack([X[:, i:i + m] for i in first], 1) * response  # [B, C, M]: Y_n
             # Shifted to 0 Hz on n / d points: non-negative offsets first, negative ones last.
             spec = band.new_empty(B, c, n // d)
@@ -121,18 +127,18 @@ class SubbandPlan:
             h = (self.taps // 2) // d
             start = self.taps // 2 - h * d
             win = self.window[g.channels, start::d][:, :2 * h + 1] / d
-            pooled = F.conv1d(F.pad(power, (h, h + 1)), win[:, None].to(power.dtype),
+            pooled = F.conv1d(F.pad(power, (h, h + 1)), win[:, None].to(power),
                               stride=self.stride // d, groups=c)
-            out[:, g.channels, :frames] = pooled[..., :frames]
+            out[:, g.channels.to(x.device), :frames] = pooled[..., :frames]
         # A frame whose window crosses sample 0 or an item's end sees |y|^2 cut by a step, which
         # is not band-limited: those (2 at the start, up to 4 at the end) are computed at full
         # rate; later frames are 0, like the reference.
         end = (torch.div(lengths, self.stride, rounding_mode="floor") - 1).clamp(min=0)
         exact = self.exact_frames(x, lengths, torch.cat([torch.zeros_like(end), end]), 4)
         out[..., :2] = exact[:B, :, :2]
-        index = (end[:, None] + torch.arange(4))[:, None].expand(-1, out.shape[1], -1)
-        out.scatter_(2, index, exact[B:])
-        out = out * (torch.arange(frames + 3) <= end[:, None] + 3)[:, None]
+        steps = torch.arange(4, device=x.device)
+        out.scatter_(2, (end[:, None] + steps)[:, None].expand(-1, out.shape[1], -1), exact[B:])
+        out = out * (torch.arange(frames + 3, device=x.device) <= end[:, None] + 3)[:, None]
         return out[..., :frames]
 
     def exact_frames(self, x: Tensor, lengths: Tensor, first: Tensor, count: int) -> Tensor:
@@ -141,12 +147,12 @@ class SubbandPlan:
         cut at 0 and at the item's length like the reference."""
         half, stride = self.taps // 2, self.stride
         span = stride * (count - 1) + 4 * half + 1  # input samples the frames depend on
-        rows = torch.arange(len(first)) % len(x)
-        pos = (first * stride - 2 * half)[:, None] + torch.arange(span)
+        rows = torch.arange(len(first), device=x.device) % len(x)
+        pos = (first * stride - 2 * half)[:, None] + torch.arange(span, device=x.device)
         seg = x[rows[:, None], pos.clamp(0, x.shape[1] - 1)] * ((pos >= 0) & (pos < x.shape[1]))
-        y = fft_conv(seg, self.real.to(x.dtype))[..., half:-half]
+        y = fft_conv(seg, self.real.to(x))[..., half:-half]
         power = y.unflatten(1, (-1, 2)).pow(2).sum(2)
         t = pos[:, half:-half]
         power = power * ((t >= 0) & (t < lengths[rows, None]))[:, None]
-        return F.conv1d(power, self.window[:, None].to(x.dtype), stride=stride,
+        return F.conv1d(power, self.window[:, None].to(x), stride=stride,
                         groups=len(self.window))
