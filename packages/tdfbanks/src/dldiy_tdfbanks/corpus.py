@@ -1,8 +1,8 @@
 """A phone-aligned multi-voice speech corpus in TIMIT layout, synthesized from Debian text.
 
-Sentences of the World English Bible (:mod:`.text`) are read by festival and espeak-ng voices
-(:mod:`.tts`). A *speaker* is one engine + voice + rate/pitch setting; every speaker belongs to
-one split, and the espeak voice variants of dev and test never occur in train. Each utterance is
+Sentences of the World English Bible (:mod:`.text`) are read by festival, espeak-ng and piper
+voices (:mod:`.tts`). A *speaker* is one engine + voice + rate/pitch setting; every speaker belongs
+to one split, and the espeak voice variants of dev and test never occur in train. Each utterance is
 resampled to 16 kHz, its phones mapped to TIMIT's 61 (edges ``h#``, pauses ``pau``) and written
 with :func:`.timit.write_utterance`. A build is resumable (an existing ``.WAV`` is kept) and ends
 with ``corpus.json``, the summary :func:`build_corpus` returns.
@@ -38,8 +38,11 @@ from .tts import (
     festival_batch,
     festival_setup,
     festival_to_timit,
+    piper_synth,
+    piper_to_timit,
     require_espeak,
     require_festival,
+    require_piper,
 )
 from .voices import ESPEAK_VARIANTS, Speaker, plan_speakers, sentence_plan
 
@@ -58,7 +61,7 @@ class CorpusConfig:
     dev_minutes: float = 18.0
     test_minutes: float = 18.0
     seed: int = 0
-    engines: list[str] = field(default_factory=lambda: ["festival", "espeak"])
+    engines: list[str] = field(default_factory=lambda: ["festival", "espeak", "piper"])
     festival_voices: list[str] = field(default_factory=lambda: ["kal", "ked", "slt"])
     """Short names of :data:`.tts.FESTIVAL_VOICES`."""
     espeak_accents: list[str] = field(default_factory=lambda: [
@@ -67,8 +70,11 @@ class CorpusConfig:
     espeak_variants: list[str] = field(default_factory=lambda: list(ESPEAK_VARIANTS))
     speaker_minutes: float = 2.5
     """Audio per speaker; sets the number of speakers of each split."""
-    festival_share: float = 0.5
-    """Fraction of each split's speakers voiced by festival (when both engines are used)."""
+    festival_share: float = 0.4
+    """Fraction of each split's speakers voiced by festival (at least one; espeak gets the
+    speakers festival and piper leave)."""
+    piper_share: float = 0.2
+    """Fraction of each split's speakers voiced by piper (at least one)."""
     min_words: int = 5
     max_words: int = 20
     max_seconds: float = 8.0
@@ -77,8 +83,8 @@ class CorpusConfig:
     dither: float = 1e-4
     """Std of the Gaussian noise added to every sample (no digital silence: log features)."""
     workers: int = 2
-    """2: festival and espeak speakers in two threads (festival synthesizes in its own
-    process, so both cores work); 1: one after the other."""
+    """>1: one thread per engine (festival synthesizes in its own process, espeak and piper's
+    onnxruntime work outside Python's lock, so both cores work); 1: one after the other."""
 
 
 # ------------------------------------------------------------------------------ one utterance
@@ -103,6 +109,8 @@ def finish(spoken: Spoken, spk: Speaker, cfg: CorpusConfig, rng: np.random.Gener
         raise BadItem("empty_audio", f"{len(x)} samples, silent or not finite")
     if spk.engine == "festival":
         mapped = festival_to_timit(spoken.phones)
+    elif spk.engine == "piper":
+        mapped = piper_to_timit(spoken.phones)
     else:
         mapped = espeak_to_timit(spoken.phones, spk.accent)
     segs = tidy_segments(mapped, len(x) / spoken.rate)
@@ -145,8 +153,11 @@ def _synthesize(spk: Speaker, chunk: list[tuple[int, str]]) -> dict[int, Spoken 
     out: dict[int, Spoken | BadItem] = {}
     for idx, text in chunk:
         try:
-            out[idx] = Espeak.get().synth(text, spk.voice, int(spk.rate), int(spk.pitch),
-                                          int(spk.pitch_range))
+            if spk.engine == "piper":
+                out[idx] = piper_synth(text, spk.rate, spk.pitch, spk.pitch_range)
+            else:
+                out[idx] = Espeak.get().synth(text, spk.voice, int(spk.rate), int(spk.pitch),
+                                              int(spk.pitch_range))
         except BadItem as e:
             out[idx] = e
     return out
@@ -206,15 +217,17 @@ def run_speaker(out: Path, spk: Speaker, items: list[tuple[int, str]], cfg: Corp
 
 def check_engines(cfg: CorpusConfig) -> None:
     """:class:`UserError` for an unknown or missing engine, voice, accent or variant."""
-    unknown = [e for e in cfg.engines if e not in ("festival", "espeak")]
+    unknown = [e for e in cfg.engines if e not in ("festival", "espeak", "piper")]
     if unknown or not cfg.engines:
-        raise UserError(f"engines {cfg.engines}: choose from festival, espeak")
+        raise UserError(f"engines {cfg.engines}: choose from festival, espeak, piper")
     if "festival" in cfg.engines:
         require_festival(cfg.festival_voices)
     if "espeak" in cfg.engines:
         missing = espeak_variants_missing(require_espeak(cfg.espeak_accents), cfg.espeak_variants)
         if missing:
             raise UserError(f"espeak-ng has no voice variant(s) {missing}")
+    if "piper" in cfg.engines:
+        require_piper()
 
 
 def load_sentences(out: Path, cfg: CorpusConfig) -> list[str]:
@@ -308,8 +321,9 @@ def build_corpus(out: Path, cfg: CorpusConfig | None = None) -> dict:
 
     try:
         if cfg.workers > 1:
-            # two lanes: festival speakers (synthesis in festival's own process) and espeak
-            # speakers (in this process; the library is not reentrant, so one thread only)
+            # one lane per engine: festival speakers (synthesis in festival's own process),
+            # espeak speakers (in this process; the library is not reentrant, so one thread
+            # only) and piper speakers (onnxruntime, one thread)
             lanes = {e: ThreadPoolExecutor(1, thread_name_prefix=e) for e in cfg.engines}
             try:
                 futures = [lanes[job[1].engine].submit(run_speaker, *job) for job in jobs]

@@ -1,5 +1,6 @@
 """The voices of the corpus: one *speaker* = engine + voice + rate/pitch setting, each in one
-split (espeak variants of dev and test never read in train), and the sentences each one reads."""
+split (espeak variants of dev and test never read in train; festival's and piper's voices occur in
+every split, each setting in one), and the sentences each one reads."""
 
 from __future__ import annotations
 
@@ -26,17 +27,28 @@ ESPEAK_VARIANTS: tuple[str, ...] = (
 """espeak-ng voice variants that sound like one person (no robots, whispers, echo effects)."""
 _FEMALE_VARIANTS = frozenset({"f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "anika",
                               "aunty", "belinda", "grandma", "linda", "shelby", "steph", "steph3"})
-DIALECTS = {"festival": "DR1", "en-us": "DR2", "en-us-nyc": "DR3", "en": "DR4",
+DIALECTS = {"festival": "DR1", "piper": "DR1", "en-us": "DR2", "en-us-nyc": "DR3", "en": "DR4",
             "en-gb-x-rp": "DR5", "en-gb-scotland": "DR6", "en-gb-x-gbclan": "DR7",
             "en-gb-x-gbcwmd": "DR7", "en-029": "DR8"}
-"""TIMIT-style dialect folders: festival's US voices, then one region per espeak accent."""
+"""TIMIT-style dialect folders: festival's and piper's US voices, then one region per espeak
+accent."""
+PIPER_WARPS: tuple[float, ...] = tuple(round(rate / 22050, 5)
+                                       for rate in (20800, 21600, 22050, 22400, 23200))
+"""piper's 22.05 kHz read as 20.8 ... 23.2 kHz (warp 0.94 ... 1.05): rates whose ratio to 16 kHz
+is a small fraction (13/10, 27/20...), as the festival warps give; an arbitrary one (22050 * 0.94
+= 20727, prime to 16000) would make the resampler's sinc kernel 16000 x 20727."""
+PIPER_GRID: tuple[tuple[float, float, float, float], ...] = tuple(
+    (length, noise, noise_w, warp) for length in (0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
+    for noise in (0.5, 0.667, 0.8) for noise_w in (0.6, 0.8, 1.0) for warp in PIPER_WARPS)
+"""piper settings ``(length_scale, noise_scale, noise_w, warp)``; each speaker draws one."""
 
 
 @dataclass(frozen=True)
 class Speaker:
     """One voice setting. festival: ``rate`` is a duration stretch, ``pitch`` a mean F0 in Hz
     (0: the voice's own), ``warp`` resamples pitch and formants together; espeak: ``rate`` in
-    words/min, ``pitch`` and ``pitch_range`` 0..100."""
+    words/min, ``pitch`` and ``pitch_range`` 0..100; piper: ``rate`` is its ``length_scale``,
+    ``pitch`` its ``noise_scale``, ``pitch_range`` its ``noise_w``, ``warp`` as festival's."""
 
     id: str
     split: str
@@ -57,19 +69,35 @@ def _ids(prefix: str, counters: Counter) -> str:
     return f"{prefix}{counters[prefix] - 1}"
 
 
+def engine_counts(n: int, engines: list[str], shares: dict[str, float]) -> dict[str, int]:
+    """``n`` speakers of one split shared by ``engines``: each engine of ``shares`` (festival,
+    piper) gets its fraction, at least one; espeak (else the first engine) the rest, at least
+    one."""
+    counts = dict.fromkeys(("festival", "espeak", "piper"), 0)
+    if n <= 0 or not engines:
+        return counts
+    rest = "espeak" if "espeak" in engines else engines[0]
+    fixed = [e for e in engines if e != rest]
+    least = 1 if n >= len(engines) else 0
+    for e in fixed:
+        counts[e] = max(least, round(n * shares.get(e, 0.0)))
+    while sum(counts[e] for e in fixed) > n - least:
+        counts[max(fixed, key=lambda e: counts[e])] -= 1
+    counts[rest] = n - sum(counts[e] for e in fixed)
+    return counts
+
+
 def plan_speakers(cfg: CorpusConfig) -> list[Speaker]:
     """Every speaker of every split, deterministic in ``cfg.seed``."""
     rng = random.Random(cfg.seed)
-    engines = [e for e in ("festival", "espeak") if e in cfg.engines]
+    engines = [e for e in ("festival", "espeak", "piper") if e in cfg.engines]
     seconds = {"train": cfg.train_hours * 3600, "dev": cfg.dev_minutes * 60,
                "test": cfg.test_minutes * 60}
+    shares = {"festival": cfg.festival_share, "piper": cfg.piper_share}
     counts: dict[str, dict[str, int]] = {}
     for split, sec in seconds.items():
         n = max(len(engines), round(sec / (cfg.speaker_minutes * 60))) if sec > 0 else 0
-        n_fest = 0
-        if "festival" in engines:
-            n_fest = n if len(engines) == 1 else min(n - 1, max(1, round(n * cfg.festival_share)))
-        counts[split] = {"festival": n_fest, "espeak": n - n_fest}
+        counts[split] = engine_counts(n, engines, shares)
     # espeak variants are split between train, dev and test: dev/test voices are new voices
     variants = list(dict.fromkeys(cfg.espeak_variants))
     rng.shuffle(variants)
@@ -87,6 +115,11 @@ def plan_speakers(cfg: CorpusConfig) -> list[Speaker]:
                  for w in (0.92, 0.96, 1.0, 1.04, 1.08)] for v in cfg.festival_voices}
     for grid in grids.values():
         rng.shuffle(grid)
+    # piper has one voice: like festival's, it reads in every split, each setting once (its own
+    # generator, so adding piper leaves the festival and espeak draws as they were)
+    piper_rng = random.Random(cfg.seed + 2)
+    piper_grid = list(PIPER_GRID)
+    piper_rng.shuffle(piper_grid)
     ids: Counter = Counter()
     out: list[Speaker] = []
     for split in SPLITS:
@@ -113,6 +146,13 @@ def plan_speakers(cfg: CorpusConfig) -> list[Speaker]:
                                pitch=rng.randrange(35, 66, 5),
                                pitch_range=rng.randrange(30, 81, 10), warp=1.0,
                                gain=round(rng.uniform(0.3, 0.9), 2), target_s=per))
+        for _ in range(counts[split]["piper"]):
+            if not piper_grid:
+                raise UserError(f"too many piper speakers (at most {len(PIPER_GRID)})")
+            length, noise, noise_w, warp = piper_grid.pop()
+            out.append(Speaker(_ids("MPJOE", ids), split, DIALECTS["piper"], "piper", "joe",
+                               "en-us", rate=length, pitch=noise, pitch_range=noise_w, warp=warp,
+                               gain=round(piper_rng.uniform(0.3, 0.9), 2), target_s=per))
     return out
 
 
