@@ -4,8 +4,8 @@
   (200k x 200k), in a fresh process that imports only numpy and faiss, so its peak resident
   memory is the search's own.
 - ``naive`` vs ``blocked`` at 20k x 20k, where the full matrix (1.6 GB) still fits.
-- the supervised, identical-strings and unsupervised (similarity seed + self-learning)
-  pipelines, each with refinement, on the real en-fr pair.
+- the supervised, identical-strings and unsupervised pipelines (the adversarial game, and the
+  similarity seed + self-learning), each with refinement, on the real en-fr pair.
 """
 
 from __future__ import annotations
@@ -76,9 +76,11 @@ def run_bench(cfg: MuseConfig) -> dict:
               "blocked_speedup_20k": naive_s / blocked_s,
               "blocked_equals_naive_20k": float((naive_ids == blocked_ids).mean())}
     pair = load_pair(cfg)
-    for mode, key in (("supervised", "sup"), ("identical", "identical"),
-                      ("unsupervised", "unsup")):
-        seconds, alignment = timed(align, dataclasses.replace(cfg, mode=mode), pair, False)
+    for mode, init, key in (("supervised", cfg.init, "sup"), ("identical", cfg.init, "identical"),
+                            ("unsupervised", "adversarial", "unsup"),
+                            ("unsupervised", "similarity", "unsup_similarity")):
+        run_cfg = dataclasses.replace(cfg, mode=mode, init=init)
+        seconds, alignment = timed(align, run_cfg, pair, False)
         scores = evaluate(alignment, pair)
         result[f"{key}_pipeline_s"] = seconds
         result[f"{key}_csls_p@1"] = scores["csls_p@1"]

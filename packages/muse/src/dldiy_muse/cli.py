@@ -127,8 +127,8 @@ def commands() -> Commands:
                        metavar="PAIR", help=f"language pair ({pairs}; default en-fr)")
         c.add_argument("--init", dest="sets", action="append", type=lambda m: f"init={m}",
                        metavar="INIT",
-                       help="unsupervised initialisation: similarity (vecmap-style) or "
-                            "adversarial (the paper's)")
+                       help="unsupervised initialisation: adversarial (the paper's, "
+                            "default) or similarity (vecmap-style)")
 
     c = cli.add("data", cmd_data, "build a pair's vectors and dictionaries", config=False)
     c.add_argument("--pair", choices=list(PAIRS), default="en-fr",

@@ -81,7 +81,8 @@ class MuseConfig:
     mode: Literal["supervised", "identical", "unsupervised"] = "supervised"
     """Seed of the map: Procrustes on the training dictionary, on identical strings, or no
     dictionary at all (``init``)."""
-    init: Literal["similarity", "adversarial"] = "similarity"
+    init: Literal["adversarial", "similarity"] = "adversarial"
+    """Unsupervised seed: the paper's adversarial game, or the vecmap-style similarity seed."""
     seed: int = 0
 
 
