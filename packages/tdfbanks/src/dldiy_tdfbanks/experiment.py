@@ -121,9 +121,12 @@ def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC"
     return r.write()
 
 
-def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]) -> dict:
-    """Train and score every front end of ``cfg.experiment``; add the table and plots."""
-    results = {name: run_one(cfg, name, out / name, data) for name in cfg.experiment}
+def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet],
+                   runs: Path | None = None) -> dict:
+    """Train and score every front end of ``cfg.experiment`` in ``runs/<front end>`` (default
+    ``out``); add the table and plots."""
+    runs = out if runs is None else runs
+    results = {name: run_one(cfg, name, runs / name, data) for name in cfg.experiment}
     atomic_write_text(out / "experiment.json", json.dumps(
         {k: {m: v for m, v in r.items() if m not in ("loss", "config")}
          for k, r in results.items()}, indent=1))
@@ -143,7 +146,7 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
                                   for k, v in results.items() if v["loss"]},
                 xlabel="step", ylabel="CTC loss per phone", caption="training loss")
     learned = {k: fb for k in results if k.startswith("tdfb-") and k != "tdfb-fixed"
-               and (fb := _frontend(out / k)) is not None}
+               and (fb := _frontend(runs / k)) is not None}
     if learned:
         plot_filters(r, learned)
     return results

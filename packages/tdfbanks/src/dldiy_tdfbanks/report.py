@@ -4,12 +4,14 @@ filter plots, example utterances with their decoded phones, in one report."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import Report
+from dldiy_core import Report, to_dict
 
 from .audio import SAMPLE_RATE, load_audio
 from .config import Config
@@ -50,12 +52,15 @@ def demo(cfg: Config, out: Path) -> Path:
         add_correlation(r, speech, "real speech, pocketsphinx test recordings")
     add_correlation(r, data["test"].waves[:30], "synthesized test speech")
     r.section("Phone recognition: MFSC vs TD-filterbanks")
-    results = add_experiment(r, cfg, out, data)
+    # One runs folder per settings: a rerun reuses its models, other settings train anew.
+    digest = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()
+    runs = out / "runs" / digest[:12]
+    results = add_experiment(r, cfg, out, data, runs)
     r.section("Examples (test voices)")
     from .experiment import load_run
 
     best = min(results, key=lambda k: results[k]["dev_per"])
-    model = load_run(out / best)[1]
+    model = load_run(runs / best)[1]
     hyps = transcribe(model, data["test"])
     for i in np.linspace(0, len(data["test"]) - 1, 3).astype(int):
         ref = fold([TIMIT61[c - 1] for c in data["test"].labels[i]])
