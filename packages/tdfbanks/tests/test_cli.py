@@ -67,6 +67,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tone_corpus, tmp_path):
     result = run_cli(main, train_args(tone_corpus, tmp_path / "run"))
     assert_user_error(result, str(phn), "unknown phone 'zz'")
     assert_user_error(run_cli(main, ["eval", "--run", str(tmp_path)]), "checkpoint")
+    assert_user_error(run_cli(main, [*train_args(tone_corpus, tmp_path / "run"), "--set",
+                                     "model.input_gain=0"]), "input_gain")
     wav = next(tone_corpus.rglob("TEST/*/*/*.WAV"))
     assert_user_error(run_cli(main, ["features", str(wav), "--out", str(tmp_path)]),
                       "is a folder")

@@ -108,6 +108,14 @@ def test_band_implementation_agrees_with_the_direct_convolution_at_a_reduced_rat
         TDFilterbank(mode="learn-all", impl="band")
 
 
+def test_input_gain_scales_the_waveform_before_the_front_end():
+    x = speechlike(3200)[None]
+    plain, scaled = make_frontend("mfsc"), make_frontend("mfsc", gain=4.0)
+    plain.normalize = scaled.normalize = False
+    torch.testing.assert_close(torch.expm1(scaled(x)[0]), 16 * torch.expm1(plain(x)[0]),
+                               rtol=1e-4, atol=1e-3)
+
+
 def test_band_plan_follows_loaded_filters():
     fe, other = TDFilterbank(), TDFilterbank(mode="random")
     before = fe.subband_plan()

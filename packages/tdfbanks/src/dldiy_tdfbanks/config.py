@@ -28,6 +28,9 @@ class DataConfig:
 class ModelConfig:
     frontend: str = "tdfb-learn-all"
     preemphasis: bool = False
+    input_gain: float = 1.0
+    """Waveform scale before the front end (``frontend.GAIN``); 32768 reads it in 16-bit units,
+    where log(1 + x) acts as a log (use ``impl=fft`` then for an exact fixed front end)."""
     channels: int = 1000
     layers: int = 5
     kernel: int = 5

@@ -9,13 +9,20 @@ from torch import Tensor, nn
 from dldiy_core import UserError
 
 from .config import FRONTENDS
-from .frontend import MFSC, Frontend
+from .frontend import GAIN, MFSC, Frontend
 from .phones import TIMIT61
 
 
-def make_frontend(name: str, preemphasis: bool = False, impl: str = "auto") -> Frontend:
+def make_frontend(name: str, preemphasis: bool = False, impl: str = "auto",
+                  gain: float = GAIN) -> Frontend:
     """``mfsc``, ``tdfb-<mode>`` (fixed, learn-all, learn-filterbank, random), ``leaf``,
-    ``sincnet``."""
+    ``sincnet``; ``gain`` scales the waveform first (:attr:`Frontend.gain`)."""
+    frontend = _frontend(name, preemphasis, impl)
+    frontend.gain = gain
+    return frontend
+
+
+def _frontend(name: str, preemphasis: bool, impl: str) -> Frontend:
     from .filterbank import MODES, TDFilterbank
 
     if name == "mfsc":

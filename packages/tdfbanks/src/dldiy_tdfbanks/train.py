@@ -38,6 +38,8 @@ def corpus_path(cfg: Config, build: bool = True) -> Path:
 
 def check_config(cfg: Config) -> None:
     """Settings that would otherwise fail late (after hours of training)."""
+    if not cfg.model.input_gain > 0:
+        raise UserError(f"model.input_gain must be positive, not {cfg.model.input_gain}")
     if cfg.model.impl not in IMPLS:
         raise UserError(f"model.impl must be one of {', '.join(IMPLS)}, not {cfg.model.impl!r}")
     for name in [cfg.model.frontend, *cfg.experiment]:
@@ -49,7 +51,7 @@ def check_config(cfg: Config) -> None:
 
 def build_model(cfg: Config) -> Recognizer:
     m = cfg.model
-    frontend = make_frontend(m.frontend, m.preemphasis, m.impl)
+    frontend = make_frontend(m.frontend, m.preemphasis, m.impl, m.input_gain)
     return Recognizer(frontend, m.channels, m.layers, m.kernel, m.first_stride, m.dropout,
                       norm=m.weight_norm)
 
