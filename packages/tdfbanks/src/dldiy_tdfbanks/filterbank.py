@@ -142,11 +142,11 @@ class TDFilterbank(Frontend):
             x = F.conv1d(F.pad(x[:, None], (1, 0)), self.preemphasis.view(1, 1, 2))[:, 0]
         if self.impl == "band":
             feats = self.subband_plan()(x, lengths)
-            return self._finish(torch.log1p(feats.abs()), lengths)
-        if self.impl == "fft":
-            y = fft_conv(x, self.filters)
         else:
-            y = F.conv1d(x[:, None], self.filters[:, None], padding=self.taps // 2)
-        power = y.unflatten(1, (-1, 2)).pow(2).sum(2)  # [B, n, T]
-        feats = self._pool(power, lengths, self.lowpass)
+            if self.impl == "fft":
+                y = fft_conv(x, self.filters)
+            else:
+                y = F.conv1d(x[:, None], self.filters[:, None], padding=self.taps // 2)
+            power = y.unflatten(1, (-1, 2)).pow(2).sum(2)  # [B, n, T]
+            feats = self._pool(power, lengths, self.lowpass)
         return self._finish(torch.log1p(feats.abs()), lengths)

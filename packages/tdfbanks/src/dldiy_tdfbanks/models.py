@@ -73,10 +73,13 @@ class Recognizer(nn.Module):
             with torch.no_grad():
                 feats, frames = self.frontend(waveform, lengths)
         x, out_frames = feats, self.output_frames(frames)
+        valid = None
         for block in self.blocks:
             x = block(x)
+            if valid is None:  # the frame count is set by the first block's stride
+                valid = (torch.arange(x.shape[-1], device=x.device)[None] < out_frames[:, None]
+                         )[:, None].to(x.dtype)
             # zero the padding frames so an utterance's outputs do not depend on its batch
-            x = x * (torch.arange(x.shape[-1], device=x.device)[None] < out_frames[:, None]
-                     )[:, None].to(x.dtype)
+            x = x * valid
         logits = self.head(x).transpose(1, 2)
         return logits.log_softmax(-1), out_frames
