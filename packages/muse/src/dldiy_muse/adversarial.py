@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from dldiy_core import UserError, progress
+from dldiy_core import progress
 
-from .align import Alignment
+from .align import Alignment, check_same_dim
 from .config import AdversarialConfig
 from .dictionary import mean_csls_cosine
 from .models import Discriminator
@@ -51,10 +51,8 @@ def adversarial(src: np.ndarray, tgt: np.ndarray, cfg: AdversarialConfig | None 
     generator, seeded here inside ``fork_rng`` so the caller's state is left untouched.
     """
     cfg = cfg or AdversarialConfig()
+    check_same_dim(src, tgt)
     d = src.shape[1]
-    if tgt.shape[1] != d:
-        raise UserError(f"the two spaces differ in dimension ({d} vs {tgt.shape[1]}); reduce "
-                        "one first (e.g. PCA, as data.reduce_dim)")
     x = torch.from_numpy(np.ascontiguousarray(src[:cfg.dis_most_frequent], np.float32))
     y = torch.from_numpy(np.ascontiguousarray(tgt[:cfg.dis_most_frequent], np.float32))
     bs = cfg.batch_size

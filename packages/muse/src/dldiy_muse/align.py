@@ -30,11 +30,16 @@ class Alignment:
         return src @ self.W.T
 
 
-def fit_seed(src: np.ndarray, tgt: np.ndarray, ids: np.ndarray) -> Alignment:
-    """Procrustes on the seed pairs ``ids [p, 2]`` (source id, target id)."""
+def check_same_dim(src: np.ndarray, tgt: np.ndarray) -> None:
+    """One clear error when the two spaces cannot be aligned by a square map."""
     if src.shape[1] != tgt.shape[1]:
         raise UserError(f"the two spaces differ in dimension ({src.shape[1]} vs "
                         f"{tgt.shape[1]}); reduce one first (e.g. PCA, as data.reduce_dim)")
+
+
+def fit_seed(src: np.ndarray, tgt: np.ndarray, ids: np.ndarray) -> Alignment:
+    """Procrustes on the seed pairs ``ids [p, 2]`` (source id, target id)."""
+    check_same_dim(src, tgt)
     if len(ids) < src.shape[1]:
         raise UserError(f"the seed dictionary has {len(ids)} pairs in the vocabularies; "
                         f"an orthogonal map in {src.shape[1]} dimensions needs at least that many")

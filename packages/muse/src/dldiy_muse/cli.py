@@ -29,10 +29,10 @@ def cmd_align(args) -> int:
     save_run(Path(args.out), cfg, result, pair)
     crits = [h for h in result.history if "criterion" in h]
     refined = [h for h in crits if h["step"].startswith("refine")]
-    before = max(h["criterion"] for h in crits if h not in refined)
+    before = max(h["criterion"] for h in crits if not h["step"].startswith("refine"))
     how = f"{cfg.mode} ({cfg.init})" if cfg.mode == "unsupervised" else cfg.mode
-    seed = result.history[-len(refined) - 1] if cfg.mode != "unsupervised" else {}
-    size = f"{seed['pairs']} seed pairs, " if "pairs" in seed else ""
+    # a seeded run's history starts with the seed's record
+    size = f"{result.history[0]['pairs']} seed pairs, " if cfg.mode != "unsupervised" else ""
     print(f"{how}: {size}criterion {before:.4f} before refinement, "
           f"{max(h['criterion'] for h in crits):.4f} kept after {len(refined)} refinements; "
           f"run: {args.out}")

@@ -310,12 +310,8 @@ def build_en_fr(root: Path, n_en: int = 200_000, n_fr: int = 20_000, seed: int =
     """
     root = Path(root)
     params = {"n_en": n_en, "n_fr": n_fr, "seed": seed, "dim": 50}
-    meta_path = root / "meta.json"
-    try:
-        if json.loads(meta_path.read_text(encoding="utf-8"))["params"] == params:
-            return root
-    except (OSError, ValueError, KeyError):
-        pass  # absent, unreadable or other parameters: (re)build
+    if up_to_date(root, params):
+        return root
     t0 = time.perf_counter()
     en = load_glove_en(n_en)
     fr300 = load_fr_vectors(n_fr)
@@ -336,10 +332,23 @@ def build_en_fr(root: Path, n_en: int = 200_000, n_fr: int = 20_000, seed: int =
         "coverage": len(kept) / max(len(pairs), 1),
         "train_pairs": len(train), "train_sources": len({s for s, _ in train}),
         "test_pairs": len(test), "test_sources": len({s for s, _ in test}),
-        "test_src_rank_range": [min((src_rank[s] for s, _ in test), default=-1),
-                                max((src_rank[s] for s, _ in test), default=-1)],
+        "test_src_rank_range": rank_range(test, src_rank),
     }
     return write_pair(root, {"en": en, "fr": fr}, train, test, meta, t0)
+
+
+def up_to_date(root: Path, params: dict) -> bool:
+    """Whether ``root/meta.json`` records these build parameters (else: build)."""
+    try:
+        return json.loads((root / "meta.json").read_text(encoding="utf-8"))["params"] == params
+    except (OSError, ValueError, KeyError):
+        return False  # absent, unreadable or other parameters
+
+
+def rank_range(pairs: list[tuple[str, str]], src_rank: dict[str, int]) -> list[int]:
+    """Lowest and highest source rank among ``pairs`` (``[-1, -1]`` if empty)."""
+    ranks = [src_rank[s] for s, _ in pairs]
+    return [min(ranks, default=-1), max(ranks, default=-1)]
 
 
 def write_pair(root: Path, files: dict[str, Embeddings], train: list[tuple[str, str]],

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
 import re
 import time
@@ -36,7 +35,9 @@ from .data import (
     Embeddings,
     _is_word,
     load_glove_en,
+    rank_range,
     split_dictionary,
+    up_to_date,
     write_pair,
 )
 
@@ -165,13 +166,6 @@ def train_word2vec(sentences: list[list[str]], dim: int = 50, seed: int = 0, epo
     return Embeddings(words, np.asarray(model.wv.vectors, dtype=np.float32))
 
 
-def _up_to_date(root: Path, params: dict) -> bool:
-    try:
-        return json.loads((root / "meta.json").read_text(encoding="utf-8"))["params"] == params
-    except (OSError, ValueError, KeyError):
-        return False  # absent, unreadable or other parameters: (re)build
-
-
 def _identity_split(src: Embeddings, tgt: Embeddings, seed: int) -> tuple[list, list, dict]:
     """The identity dictionary of the shared words, split MUSE-style by source frequency."""
     src_rank = src.index()
@@ -180,8 +174,7 @@ def _identity_split(src: Embeddings, tgt: Embeddings, seed: int) -> tuple[list, 
     return train, test, {
         "shared_words": sum(w in src_rank for w in tgt.words),
         "train_pairs": len(train), "test_pairs": len(test),
-        "test_src_rank_range": [min((src_rank[s] for s, _ in test), default=-1),
-                                max((src_rank[s] for s, _ in test), default=-1)]}
+        "test_src_rank_range": rank_range(test, src_rank)}
 
 
 def _words_only(emb: Embeddings) -> Embeddings:
@@ -208,7 +201,7 @@ def build_en_en(root: Path, n_en: int = 200_000, max_tokens: int = 8_000_000, di
     root = Path(root)
     params = {"n_en": n_en, "max_tokens": max_tokens, "dim": dim, "seed": seed,
               "man": str(man), "algorithm": W2V}
-    if _up_to_date(root, params):
+    if up_to_date(root, params):
         return root
     t0 = time.perf_counter()
     en = load_glove_en(n_en)
@@ -231,7 +224,7 @@ def build_man_man(root: Path, max_tokens: int = 8_000_000, dim: int = 50, seed: 
     root = Path(root)
     params = {"max_tokens": max_tokens, "dim": dim, "seed": seed, "man": str(man),
               "algorithm": W2V}
-    if _up_to_date(root, params):
+    if up_to_date(root, params):
         return root
     t0 = time.perf_counter()
     (even, odd), stats = _man_corpus(man, max_tokens, 2)

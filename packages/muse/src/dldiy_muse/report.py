@@ -87,11 +87,11 @@ def demo(cfg: MuseConfig, out: Path) -> Path:
         raise UserError(f"the demo runs on en-fr, not {cfg.data.pair} (use align/study)")
     t0 = time.perf_counter()
     pair = load_pair(cfg)
-    runs, scores = {}, {}
+    runs, seeds, scores = {}, {}, {}
     for mode in ("supervised", "identical"):
         run_cfg = dataclasses.replace(cfg, mode=mode)
-        seed = fit_seed(pair.src.vectors, pair.tgt.vectors, seed_ids(run_cfg, pair))
-        scores[f"{mode}, Procrustes on the seed"] = evaluate(seed, pair)
+        seeds[mode] = fit_seed(pair.src.vectors, pair.tgt.vectors, seed_ids(run_cfg, pair))
+        scores[f"{mode}, Procrustes on the seed"] = evaluate(seeds[mode], pair)
         runs[mode] = align(run_cfg, pair, show_progress=False)
         scores[f"{mode}, + {cfg.refine.iterations} refinements"] = evaluate(runs[mode], pair)
         save_run(out / f"run-{mode}", run_cfg, runs[mode], pair)
@@ -126,10 +126,8 @@ def demo(cfg: MuseConfig, out: Path) -> Path:
                 xlabel="refinement iteration (0 = seed)",
                 ylabel="mean CSLS cosine, top 10k source words",
                 caption="unsupervised model-selection criterion over refinement")
-    sup_seed = fit_seed(pair.src.vectors, pair.tgt.vectors,
-                        seed_ids(dataclasses.replace(cfg, mode="supervised"), pair))
-    adversarial_section(r, cfg, adv_history, adv_seconds, sup_seed.history[0]["criterion"])
-    best = sup_seed
+    best = seeds["supervised"]
+    adversarial_section(r, cfg, adv_history, adv_seconds, best.history[0]["criterion"])
     ids, _ = pairs_to_ids(pair.test, pair.src.words, pair.tgt.words)
     words = sorted({int(s) for s, _ in ids})[:EXAMPLES]
     mapped, tgt = unit(best.map(pair.src.vectors)), unit(pair.tgt.vectors)
