@@ -123,8 +123,7 @@ def read_segs(path: Path) -> Segments:
     return out
 
 
-def festival_batch(items: list[tuple[K, str]], setup: str,
-                   timeout: float | None = None) -> dict[K, Spoken | BadItem]:
+def festival_batch(items: list[tuple[K, str]], setup: str) -> dict[K, Spoken | BadItem]:
     """Synthesize ``[(key, sentence)]`` in one festival process; each key -> result or reason.
 
     One failing sentence does not stop the batch (``unwind-protect``); a crash of festival
@@ -141,7 +140,7 @@ def festival_batch(items: list[tuple[K, str]], setup: str,
                 f"(unwind-protect (begin (set! u (SynthText {_scheme_string(text)})) "
                 f"(utt.save.segs u {seg}) (utt.save.wave u {wav} 'riff)) "
                 f'(format t "FAILED {i}\\n"))\n')
-        timeout = timeout or 60.0 + 10.0 * len(items)
+        timeout = 60.0 + 10.0 * len(items)
         try:
             proc = subprocess.run(["festival", "--pipe"], input="".join(script), text=True,
                                   capture_output=True, timeout=timeout, check=False)
@@ -266,10 +265,8 @@ class Espeak:
     def synth(self, text: str, voice: str, rate: int = 175, pitch: int = 50,
               pitch_range: int = 50) -> Spoken:
         """``voice`` like ``en-us+f3``; ``rate`` words/min; ``pitch``, ``pitch_range`` 0..100."""
-        if voice != self._voice:
-            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise BadItem("tts_failed", f"espeak-ng has no voice {voice!r}")
-            self._voice = voice
+        if voice != self._voice and not self.has_voice(voice):
+            raise BadItem("tts_failed", f"espeak-ng has no voice {voice!r}")
         for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range)):
             self.lib.espeak_SetParameter(param, int(value), 0)
         self._chunks, self._events = [], []

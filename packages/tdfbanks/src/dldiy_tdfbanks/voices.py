@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from dldiy_core import UserError
 
 from .timit import SPLITS
+from .tts import PIPER_VOICE
 
 if TYPE_CHECKING:
     from .corpus import CorpusConfig
@@ -103,8 +104,7 @@ def plan_speakers(cfg: CorpusConfig) -> list[Speaker]:
     rng.shuffle(variants)
     pools: dict[str, list[str]] = {}
     for split in ("test", "dev"):
-        k = min(counts[split]["espeak"], max(1, len(variants) // 6)) if counts[split][
-            "espeak"] else 0
+        k = min(counts[split]["espeak"], max(1, len(variants) // 6))
         pools[split], variants = variants[:k], variants[k:]
     pools["train"] = variants
     if counts["train"]["espeak"] and not variants:
@@ -150,7 +150,8 @@ def plan_speakers(cfg: CorpusConfig) -> list[Speaker]:
             if not piper_grid:
                 raise UserError(f"too many piper speakers (at most {len(PIPER_GRID)})")
             length, noise, noise_w, warp = piper_grid.pop()
-            out.append(Speaker(_ids("MPJOE", ids), split, DIALECTS["piper"], "piper", "joe",
+            out.append(Speaker(_ids("MP" + PIPER_VOICE.upper(), ids), split, DIALECTS["piper"],
+                               "piper", PIPER_VOICE,
                                "en-us", rate=length, pitch=noise, pitch_range=noise_w, warp=warp,
                                gain=round(piper_rng.uniform(0.3, 0.9), 2), target_s=per))
     return out
