@@ -105,3 +105,51 @@ def test_real_pair_end_to_end(tmp_path):
                           "--max-words", "100"]).code == 0
     emb, skipped = read_vec(tmp_path / "m.vec")
     assert len(emb.words) == 100 and not skipped
+
+
+def _user_pair(tmp_path, n=1500, d=16):
+    """A planted pair written as a user would bring it: two .vec files, MUSE dictionaries."""
+    from test_alignment import planted
+
+    src, tgt, _, pairs = planted(n=n, d=d, noise=0.02)
+    sw, tw = [f"s{i}" for i in range(n)], [f"t{i}" for i in range(n)]
+    write_vec(tmp_path / "src.vec", Embeddings(sw, src))
+    np.save(tmp_path / "tgt.npy", tgt)
+    (tmp_path / "tgt.words.txt").write_text("".join(w + "\n" for w in tw))
+    for name, rows in (("train", pairs[:400]), ("test", pairs[600:900])):
+        (tmp_path / f"{name}.txt").write_text("".join(f"{sw[s]} {tw[t]}\n" for s, t in rows))
+    return ["--src", str(tmp_path / "src.vec"), "--tgt", str(tmp_path / "tgt.npy")]
+
+
+def test_cli_aligns_your_own_files(tmp_path, monkeypatch):
+    """align/eval/translate on .vec + .npy files and MUSE dictionaries, from another folder."""
+    import json
+
+    files = _user_pair(tmp_path)
+    dicts = ["--train", str(tmp_path / "train.txt"), "--test", str(tmp_path / "test.txt")]
+    run = tmp_path / "run"
+    result = run_cli(main, ["align", "--mode", "supervised", *files, *dicts, "--out", str(run),
+                            "--set", "refine.iterations=1"])
+    assert result.code == 0, result.err
+    monkeypatch.chdir(tmp_path.parent)  # the run keeps absolute paths to the files
+    assert run_cli(main, ["eval", "--run", str(run), "--json", str(tmp_path / "e.json")]).code == 0
+    scores = json.loads((tmp_path / "e.json").read_text())
+    assert scores["csls_p@1"] >= 0.99 and scores["queries"] == 300 and scores["coverage"] == 1
+    out = run_cli(main, ["translate", "--run", str(run), "s3", "--k", "1"])
+    assert out.code == 0 and out.out.startswith("s3: t")
+
+
+def test_cli_bad_user_files(tmp_path):
+    files = _user_pair(tmp_path, n=300)
+    out = ["--out", str(tmp_path / "run")]
+    assert_user_error(run_cli(main, ["align", files[0], files[1], *out]),
+                      "need both --src and --tgt")
+    assert_user_error(run_cli(main, ["align", *files, *out]),
+                      "--mode supervised needs a training dictionary")
+    (tmp_path / "other.txt").write_text("cat chat\ndog chien\n")
+    assert_user_error(run_cli(main, ["align", *files, "--train", str(tmp_path / "other.txt"),
+                                     *out]), "other.txt: none of its 2 pairs has both words")
+    np.save(tmp_path / "tgt.npy", np.ones((300, 8), np.float32))
+    assert_user_error(run_cli(main, ["align", *files, "--mode", "identical", *out]),
+                      "differ in dimension (16 vs 8)")
+    assert not (tmp_path / "run").exists()

@@ -122,13 +122,24 @@ def commands() -> Commands:
         c.add_argument("--run", required=True, help="folder written by align")
         return c
 
-    def pair_and_init(c):
-        c.add_argument("--pair", dest="sets", action="append", type=lambda p: f"data.pair={p}",
+    def data_options(c):
+        def setting(key, path=False):
+            return lambda v: f"{key}={Path(v).resolve() if path else v}"
+
+        c.add_argument("--pair", dest="sets", action="append", type=setting("data.pair"),
                        metavar="PAIR", help=f"language pair ({pairs}; default en-fr)")
-        c.add_argument("--init", dest="sets", action="append", type=lambda m: f"init={m}",
+        c.add_argument("--init", dest="sets", action="append", type=setting("init"),
                        metavar="INIT",
                        help="unsupervised initialisation: adversarial (the paper's, "
                             "default) or similarity (vecmap-style)")
+        for name, what in (("src", "source embeddings (.vec, or .npy + <stem>.words.txt) "
+                                   "instead of --pair"),
+                           ("tgt", "target embeddings, as --src"),
+                           ("train", "training dictionary (MUSE format: 'source target' a "
+                                     "line)"),
+                           ("test", "test dictionary (MUSE format)")):
+            c.add_argument(f"--{name}", dest="sets", action="append", metavar="FILE",
+                           type=setting(f"data.{name}", path=True), help=what)
 
     c = cli.add("data", cmd_data, "build a pair's vectors and dictionaries", config=False)
     c.add_argument("--pair", choices=list(PAIRS), default="en-fr",
@@ -140,7 +151,7 @@ def commands() -> Commands:
                    metavar="MODE",
                    help="supervised (training dictionary), identical (same spelling) or "
                         "unsupervised (no dictionary)")
-    pair_and_init(c)
+    data_options(c)
     c.add_argument("--out", required=True, help="run folder")
     with_run("refine", cmd_refine, "more refinement iterations on a run").add_argument(
         "--iterations", type=int, default=5)
@@ -154,7 +165,7 @@ def commands() -> Commands:
     c.add_argument("--k", type=int, default=5)
     c = cli.add("study", cmd_study, "unsupervised alignment over several seeds against "
                 "supervised Procrustes: P@1, criterion, success rate")
-    pair_and_init(c)
+    data_options(c)
     c.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
     c.add_argument("--json", help="write the figures here (rewritten after every seed)")
     cli.add("bench", cmd_bench, "CSLS speed and memory, blocked against full matrix"

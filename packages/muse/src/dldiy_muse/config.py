@@ -16,6 +16,15 @@ class DataConfig:
     """Source (English) words kept, most frequent first."""
     max_tgt: int = 50_000
     normalize: str = "unit,center,unit"
+    src: str = ""
+    """Your own source embeddings instead of ``pair``: a ``.vec`` file, or a ``.npy`` whose
+    vocabulary is ``<stem>.words.txt`` beside it (one word a line, the rows' order)."""
+    tgt: str = ""
+    """The target embeddings, as ``src``; both or neither."""
+    train: str = ""
+    """A MUSE dictionary file (``source target`` a line) replacing the pair's training one."""
+    test: str = ""
+    """A MUSE dictionary file replacing the pair's test one."""
 
 
 @dataclass

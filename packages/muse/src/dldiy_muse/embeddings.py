@@ -102,6 +102,14 @@ def read_npy(vectors: str | Path, words: str | Path, max_words: int | None = Non
     return Embeddings(vocab[:n], np.array(x[:n], dtype=np.float32))
 
 
+def read_embeddings(path: str | Path, max_words: int | None = None) -> Embeddings:
+    """A ``.vec`` file, or a ``.npy`` with its vocabulary in ``<stem>.words.txt`` beside it."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        return read_npy(path, path.with_suffix(".words.txt"), max_words)
+    return read_vec(path, max_words)[0]
+
+
 def normalize(x: np.ndarray, how: str = "center,unit") -> np.ndarray:
     """``how``: comma list of ``unit`` (rows to length 1) and ``center`` (subtract the mean),
     applied in order, or ``none``. MUSE's usual choice is ``unit,center,unit``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,11 @@ from .align import Alignment, fit_seed, refine
 from .config import MuseConfig
 from .data import Embeddings, build_en_fr, cache_root, read_dictionary, write_dictionary
 from .dictionary import identical_pairs, pairs_to_ids, precision_at_k
-from .embeddings import normalize, read_npy
+from .embeddings import normalize, read_embeddings, read_npy
 from .unsupervised import self_learning, similarity_seed
 
 RUN_FILE = "alignment.safetensors"
+log = logging.getLogger(__name__)
 PAIRS = {"en-fr": ("en", "fr"), "en-en": ("en", "man"), "man-man": ("even", "odd")}
 """Pair -> (source, target) file stems in the pair's folder."""
 
@@ -53,21 +55,53 @@ def build_pair(name: str) -> Path:
     return build(cache_root() / name)
 
 
+def pair_name(cfg: MuseConfig) -> str:
+    """``data.pair``, or ``SRC -> TGT`` for your own files."""
+    return f"{cfg.data.src} -> {cfg.data.tgt}" if cfg.data.src else cfg.data.pair
+
+
 def load_pair(cfg: MuseConfig) -> Pair:
-    folder = build_pair(cfg.data.pair)
-    s, t = PAIRS[cfg.data.pair]
-    src = read_npy(folder / f"{s}.npy", folder / f"{s}.words.txt", cfg.data.max_src)
-    tgt = read_npy(folder / f"{t}.npy", folder / f"{t}.words.txt", cfg.data.max_tgt)
-    src.vectors = normalize(src.vectors, cfg.data.normalize)
-    tgt.vectors = normalize(tgt.vectors, cfg.data.normalize)
-    return Pair(src, tgt, read_dictionary(folder / "train.txt"),
-                read_dictionary(folder / "test.txt"))
+    """The configured pair: a built one (``data.pair``) or your files (``data.src``,
+    ``data.tgt``), normalised; ``data.train``/``data.test`` replace its dictionaries."""
+    d = cfg.data
+    if d.src or d.tgt:
+        if not (d.src and d.tgt):
+            raise UserError("your own embeddings need both --src and --tgt")
+        src, tgt = read_embeddings(d.src, d.max_src), read_embeddings(d.tgt, d.max_tgt)
+        train = test = []
+    else:
+        folder = build_pair(d.pair)
+        s, t = PAIRS[d.pair]
+        src = read_npy(folder / f"{s}.npy", folder / f"{s}.words.txt", d.max_src)
+        tgt = read_npy(folder / f"{t}.npy", folder / f"{t}.words.txt", d.max_tgt)
+        train, test = (read_dictionary(folder / f) for f in ("train.txt", "test.txt"))
+    train = _dictionary(d.train, src, tgt) if d.train else train
+    test = _dictionary(d.test, src, tgt) if d.test else test
+    src.vectors = normalize(src.vectors, d.normalize)
+    tgt.vectors = normalize(tgt.vectors, d.normalize)
+    return Pair(src, tgt, train, test)
+
+
+def _dictionary(path: str, src: Embeddings, tgt: Embeddings) -> list[tuple[str, str]]:
+    """A dictionary file's pairs; an error when none is in the vocabularies, and the others
+    skipped and counted."""
+    pairs = read_dictionary(path)
+    _, coverage = pairs_to_ids(pairs, src.words, tgt.words)
+    if coverage == 0:
+        raise UserError(f"{path}: none of its {len(pairs)} pairs has both words in the "
+                        "vocabularies")
+    if coverage < 1:
+        log.warning("%s: %d of %d pairs have a word outside the vocabularies (skipped)", path,
+                    round(len(pairs) * (1 - coverage)), len(pairs))
+    return pairs
 
 
 def seed_ids(cfg: MuseConfig, pair: Pair) -> np.ndarray:
     if cfg.mode == "supervised":
+        if not pair.train:
+            raise UserError("--mode supervised needs a training dictionary (--train FILE)")
         return pairs_to_ids(pair.train, pair.src.words, pair.tgt.words)[0]
-    if cfg.data.pair != "en-fr":  # every identical string is a gold pair, test words included
+    if not cfg.data.src and cfg.data.pair != "en-fr":  # every identical string is gold there
         raise UserError(f"--mode identical on {cfg.data.pair} would train on the test "
                         "dictionary; use supervised or unsupervised")
     return identical_pairs(pair.src.words, pair.tgt.words)
@@ -106,6 +140,8 @@ def align(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
 
 def evaluate(result: Alignment, pair: Pair) -> dict[str, float]:
     """P@1/5/10 by NN and CSLS on the test dictionary, with its coverage."""
+    if not pair.test:
+        raise UserError("no test dictionary to evaluate on (--test FILE)")
     ids, coverage = pairs_to_ids(pair.test, pair.src.words, pair.tgt.words)
     mapped = result.map(pair.src.vectors)
     out: dict[str, float] = {"coverage": coverage}

@@ -19,6 +19,7 @@ from .pipeline import (
     evaluate,
     initialize,
     load_pair,
+    pair_name,
     refine_from,
     save_run,
     seed_ids,
@@ -83,8 +84,8 @@ def adversarial_section(r: Report, cfg: MuseConfig, history: list[dict], seconds
 
 
 def demo(cfg: MuseConfig, out: Path) -> Path:
-    if cfg.data.pair != "en-fr":  # the identical-strings seed would read the test dictionary
-        raise UserError(f"the demo runs on en-fr, not {cfg.data.pair} (use align/study)")
+    if pair_name(cfg) != "en-fr":  # the identical-strings seed would read the test dictionary
+        raise UserError(f"the demo runs on en-fr, not {pair_name(cfg)} (use align/study)")
     t0 = time.perf_counter()
     pair = load_pair(cfg)
     runs, seeds, scores = {}, {}, {}

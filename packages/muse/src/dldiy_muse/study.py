@@ -21,7 +21,15 @@ from dldiy_core import UserError, atomic_write_text, to_dict
 from .align import fit_seed
 from .config import MuseConfig
 from .dictionary import mean_csls_cosine
-from .pipeline import Pair, evaluate, initialize, load_pair, refine_from, seed_ids
+from .pipeline import (
+    Pair,
+    evaluate,
+    initialize,
+    load_pair,
+    pair_name,
+    refine_from,
+    seed_ids,
+)
 
 log = logging.getLogger(__name__)
 SUCCESS_RATIO = 0.9
@@ -61,12 +69,12 @@ def study(cfg: MuseConfig, seeds: int, json_path: str | Path | None = None,
           show_progress: bool = True, pair: Pair | None = None) -> dict:
     """``seeds`` unsupervised runs (seeds 0..N-1) and the supervised baseline; the summary is
     rewritten to ``json_path`` after every seed, so a long study can be stopped and read.
-    ``pair`` defaults to ``cfg.data.pair`` loaded from the cache."""
+    ``pair`` defaults to the configured one (``load_pair``)."""
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: at least one seed is needed")
     pair = pair or load_pair(cfg)
     t0 = time.perf_counter()
-    out = {"pair": cfg.data.pair, "init": cfg.init, "config": to_dict(cfg),
+    out = {"pair": pair_name(cfg), "init": cfg.init, "config": to_dict(cfg),
            "supervised": supervised_baseline(cfg, pair), "runs": []}
     target = SUCCESS_RATIO * out["supervised"]["csls_p@1"]
     out["success_threshold_csls_p@1"] = target
