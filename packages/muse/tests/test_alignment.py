@@ -88,3 +88,20 @@ def test_unsupervised_similarity_seed_and_self_learning_recover_a_planted_map():
     learned = self_learning(src, tgt, seed, vocab=1200, patience=3, show_progress=False)
     assert learned.history[-1]["keep"] == 1.0  # ran its schedule to the deterministic end
     assert precision_at_k(learned.map(src), tgt, pairs[:1000])["p@1"] >= 0.99
+
+
+def test_isomorphism_separates_related_from_unrelated_spaces():
+    from dldiy_muse.isomorphism import isomorphism
+
+    src, tgt, _, pairs = planted(n=1500, noise=0.05)
+    related = isomorphism(src, tgt, pairs, top=1500)
+    assert related["pairs"] == 1200 and related["cosine_correlation"] > 0.95
+    assert related["knn_overlap"] > 0.7
+    unrelated = isomorphism(src, planted(n=1500, seed=1)[1], pairs, top=1500)
+    assert abs(unrelated["cosine_correlation"]) < 0.05
+    assert unrelated["knn_overlap"] < 3 * unrelated["knn_chance"]
+    # no map is involved: another dimension, only the top words
+    few = isomorphism(src, np.hstack([tgt, tgt]), pairs, top=500)
+    assert few["pairs"] < 500 and few["cosine_correlation"] > 0.95
+    with pytest.raises(ValueError, match="only 0 dictionary pairs among the 1"):
+        isomorphism(src, tgt, pairs[pairs[:, 1] > 0], top=1)

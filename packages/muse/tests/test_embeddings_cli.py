@@ -137,6 +137,9 @@ def test_cli_aligns_your_own_files(tmp_path, monkeypatch):
     assert scores["csls_p@1"] >= 0.99 and scores["queries"] == 300 and scores["coverage"] == 1
     out = run_cli(main, ["translate", "--run", str(run), "s3", "--k", "1"])
     assert out.code == 0 and out.out.startswith("s3: t")
+    iso = tmp_path / "iso.json"
+    assert run_cli(main, ["isomorphism", *files, *dicts, "--json", str(iso)]).code == 0
+    assert json.loads(iso.read_text())["cosine_correlation"] > 0.95
 
 
 def test_cli_bad_user_files(tmp_path):

@@ -1,4 +1,4 @@
-"""``dldiy-muse {data,align,refine,eval,export,translate,study,bench,demo}``."""
+"""``dldiy-muse {data,align,refine,eval,export,translate,study,isomorphism,bench,demo}``."""
 
 from __future__ import annotations
 
@@ -98,6 +98,15 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_isomorphism(args) -> int:
+    from .pipeline import pair_isomorphism, pair_name
+
+    cfg = config_from_args(MuseConfig, PRESETS, args)
+    emit_json({"pair": pair_name(cfg), **pair_isomorphism(load_pair(cfg), args.top, args.k)},
+              args.json)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
@@ -168,6 +177,12 @@ def commands() -> Commands:
     data_options(c)
     c.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
     c.add_argument("--json", help="write the figures here (rewritten after every seed)")
+    c = cli.add("isomorphism", cmd_isomorphism, "how alike the two spaces are on dictionary "
+                "pairs (cosine correlation, neighbour overlap): can unsupervised work here?")
+    data_options(c)
+    c.add_argument("--top", type=int, default=4000, help="pairs among this many top words")
+    c.add_argument("--k", type=int, default=10, help="neighbours compared")
+    c.add_argument("--json", help="write the figures here")
     cli.add("bench", cmd_bench, "CSLS speed and memory, blocked against full matrix"
             ).add_argument("--json", help="write the figures here")
     cli.add("demo", cmd_demo, "supervised, identical-strings and adversarial alignment; a report"

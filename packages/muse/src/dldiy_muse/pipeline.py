@@ -25,6 +25,7 @@ from .config import MuseConfig
 from .data import Embeddings, build_en_fr, cache_root, read_dictionary, write_dictionary
 from .dictionary import identical_pairs, pairs_to_ids, precision_at_k
 from .embeddings import normalize, read_embeddings, read_npy
+from .isomorphism import isomorphism
 from .unsupervised import self_learning, similarity_seed
 
 RUN_FILE = "alignment.safetensors"
@@ -149,6 +150,15 @@ def evaluate(result: Alignment, pair: Pair) -> dict[str, float]:
         for k, v in precision_at_k(mapped, pair.tgt.vectors, ids, method).items():
             out[f"{method}_{k}" if k != "queries" else "queries"] = v
     return out
+
+
+def pair_isomorphism(pair: Pair, top: int = 4000, k: int = 10) -> dict[str, float]:
+    """``isomorphism`` of the pair on its train + test dictionaries (a diagnosis only)."""
+    ids, _ = pairs_to_ids(pair.train + pair.test, pair.src.words, pair.tgt.words)
+    try:
+        return isomorphism(pair.src.vectors, pair.tgt.vectors, ids, top, k)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def save_run(out: Path, cfg: MuseConfig, result: Alignment, pair: Pair) -> Path:

@@ -26,6 +26,7 @@ from .pipeline import (
     evaluate,
     initialize,
     load_pair,
+    pair_isomorphism,
     pair_name,
     refine_from,
     seed_ids,
@@ -75,7 +76,8 @@ def study(cfg: MuseConfig, seeds: int, json_path: str | Path | None = None,
     pair = pair or load_pair(cfg)
     t0 = time.perf_counter()
     out = {"pair": pair_name(cfg), "init": cfg.init, "config": to_dict(cfg),
-           "supervised": supervised_baseline(cfg, pair), "runs": []}
+           "supervised": supervised_baseline(cfg, pair),
+           "isomorphism": pair_isomorphism(pair), "runs": []}
     target = SUCCESS_RATIO * out["supervised"]["csls_p@1"]
     out["success_threshold_csls_p@1"] = target
     log.info("supervised Procrustes: P@1 CSLS %.3f; success threshold %.3f",
