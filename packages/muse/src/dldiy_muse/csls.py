@@ -44,15 +44,17 @@ def mean_knn_similarity(queries: np.ndarray, base: np.ndarray, k: int = 10) -> n
 
 
 def csls_search(src: np.ndarray, tgt: np.ndarray, k: int = 1, knn: int = 10,
-                r_src: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                r_src: np.ndarray | None = None, r_tgt: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` targets of each mapped source row by CSLS: ``(scores [n, k], ids [n, k])``.
 
-    ``src``, ``tgt`` must be unit rows. ``r_src`` (``r_S`` of every target, from all of
+    ``src``, ``tgt`` must be unit rows. ``r_src`` (``r_S [m]`` of every target, from all of
     ``src``) can be passed in when ``src`` is a subset of the mapped vocabulary, or when it
-    is already known.
+    is already known; so can ``r_tgt`` (``r_T [n]`` of every source row), e.g. when both
+    directions are searched.
     """
     r_s = mean_knn_similarity(tgt, src, knn) if r_src is None else r_src
-    r_t = mean_knn_similarity(src, tgt, knn)
+    r_t = mean_knn_similarity(src, tgt, knn) if r_tgt is None else r_tgt
     queries = np.hstack([2 * _f32(src), -np.ones((len(src), 1), np.float32)])
     base = np.hstack([_f32(tgt), r_s[:, None].astype(np.float32)])
     scores, ids = ip_search(queries, base, k)

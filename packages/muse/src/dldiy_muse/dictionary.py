@@ -17,8 +17,9 @@ def induce(src: np.ndarray, tgt: np.ndarray, mode: str = "union", max_rank: int 
     ``max_rank`` most frequent words: ``S2T``, ``T2S``, ``union`` or ``intersection``.
     ``src`` are mapped source vectors, both unit rows; ``threshold`` drops low-score pairs."""
     s, t = unit(src[:max_rank]), unit(tgt[:max_rank])
-    s2t_scores, s2t = csls_search(s, t, 1)
-    t2s_scores, t2s = csls_search(t, s, 1)
+    r_s, r_t = mean_knn_similarity(t, s), mean_knn_similarity(s, t)  # r_S [m], r_T [n]
+    s2t_scores, s2t = csls_search(s, t, 1, r_src=r_s, r_tgt=r_t)
+    t2s_scores, t2s = csls_search(t, s, 1, r_src=r_t, r_tgt=r_s)
     pairs = {}
     if mode in ("S2T", "union", "intersection"):
         pairs["S2T"] = {(i, int(j)): float(c) for i, (j, c) in

@@ -34,14 +34,15 @@ def _profiles(x: np.ndarray) -> np.ndarray:
     return normalize(sim, "unit,center,unit")
 
 
-def _csls_argmax(src: np.ndarray, tgt: np.ndarray, r_src: np.ndarray, keep: float,
-                 rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+def _csls_argmax(src: np.ndarray, tgt: np.ndarray, r_src: np.ndarray, r_tgt: np.ndarray,
+                 keep: float, rng: np.random.Generator | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """For each source row, the target maximising CSLS over a random ``keep`` fraction of the
     entries: ``(ids [n], scores [n])``, ``-1`` where nothing was kept. The maximum over kept
     entries lies among the top 64 unless none of them is kept (probability ``(1-keep)^64``,
     under 0.2 % for ``keep >= 0.1``), so only those are drawn: faiss searches, no matrix."""
     k = 1 if keep >= 1 else min(CANDIDATES, len(tgt))
-    scores, ids = csls_search(src, tgt, k, r_src=r_src)
+    scores, ids = csls_search(src, tgt, k, r_src=r_src, r_tgt=r_tgt)
     if keep >= 1:
         return ids[:, 0], scores[:, 0]
     kept = rng.random(ids.shape, dtype=np.float32) < keep
@@ -56,8 +57,8 @@ def _both_ways(src: np.ndarray, tgt: np.ndarray, keep: float, rng) -> tuple[np.n
     objective (mean best CSLS score)."""
     r_src = mean_knn_similarity(tgt, src, 10)  # r_S of each target; r_T of each source below
     r_tgt = mean_knn_similarity(src, tgt, 10)
-    s2t, s_scores = _csls_argmax(src, tgt, r_src, keep, rng)
-    t2s, t_scores = _csls_argmax(tgt, src, r_tgt, keep, rng)
+    s2t, s_scores = _csls_argmax(src, tgt, r_src, r_tgt, keep, rng)
+    t2s, t_scores = _csls_argmax(tgt, src, r_tgt, r_src, keep, rng)
     pairs = np.vstack([np.stack([np.arange(len(src)), s2t], 1),
                        np.stack([t2s, np.arange(len(tgt))], 1)])
     pairs = np.unique(pairs[(pairs >= 0).all(axis=1)], axis=0)
