@@ -8,7 +8,7 @@ import pytest
 
 from dldiy_core import UserError
 from dldiy_muse.data import read_dictionary
-from dldiy_muse.manpages import build_man_man, corpus, man_page_files, roff_paragraphs
+from dldiy_muse.manpages import ALGORITHMS, build_man_man, corpus, man_page_files, roff_paragraphs
 
 MAN = r""".\" a comment line
 .TH LS 1 "2024" "coreutils"
@@ -105,6 +105,19 @@ def test_man_man_build_is_reproducible(tmp_path):
     assert build_man_man(tmp_path / "a", dim=8, man=tmp_path / "man") == a
     assert (a / "meta.json").stat().st_mtime_ns == mtime  # cached: not rebuilt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "man"]
+
+
+def test_man_pairs_by_another_algorithm(tmp_path):
+    """man-cbow / man-fasttext: the same even side, the odd side by another algorithm."""
+    _fake_man(tmp_path / "man")
+    same = build_man_man(tmp_path / "sg", dim=8, man=tmp_path / "man")
+    for odd in ("cbow", "fasttext"):
+        other = build_man_man(tmp_path / odd, dim=8, man=tmp_path / "man", odd=odd)
+        assert json.loads((other / "meta.json").read_text())["params"]["odd"] == ALGORITHMS[odd]
+        assert np.array_equal(np.load(same / "even.npy"), np.load(other / "even.npy"))
+        assert not np.array_equal(np.load(same / "odd.npy"), np.load(other / "odd.npy"))
+    with pytest.raises(UserError, match="algorithm 'glove': expected one of skipgram"):
+        build_man_man(tmp_path / "x", dim=8, man=tmp_path / "man", odd="glove")
 
 
 @pytest.mark.slow

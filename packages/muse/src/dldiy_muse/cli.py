@@ -153,7 +153,8 @@ def commands() -> Commands:
     c = cli.add("data", cmd_data, "build a pair's vectors and dictionaries", config=False)
     c.add_argument("--pair", choices=list(PAIRS), default="en-fr",
                    help="en-fr: GloVe vs French; en-en: GloVe vs word2vec on Debian man pages; "
-                        "man-man: word2vec on two halves of the man pages")
+                        "man-man: skip-gram on two halves of the man pages; man-cbow, "
+                        "man-fasttext: the odd half by CBOW, fastText")
     c = cli.add("align", cmd_align, "seed an orthogonal map and refine it (alias: train)",
                 aliases=["train"])
     c.add_argument("--mode", dest="sets", action="append", type=lambda m: f"mode={m}",

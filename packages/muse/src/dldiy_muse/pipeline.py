@@ -30,7 +30,8 @@ from .unsupervised import self_learning, similarity_seed
 
 RUN_FILE = "alignment.safetensors"
 log = logging.getLogger(__name__)
-PAIRS = {"en-fr": ("en", "fr"), "en-en": ("en", "man"), "man-man": ("even", "odd")}
+PAIRS = {"en-fr": ("en", "fr"), "en-en": ("en", "man"), "man-man": ("even", "odd"),
+         "man-cbow": ("even", "odd"), "man-fasttext": ("even", "odd")}
 """Pair -> (source, target) file stems in the pair's folder."""
 
 
@@ -52,8 +53,10 @@ def build_pair(name: str) -> Path:
         return build_en_fr(cache_root() / name)
     from . import manpages  # gensim is imported only to build these
 
-    build = manpages.build_en_en if name == "en-en" else manpages.build_man_man
-    return build(cache_root() / name)
+    if name == "en-en":
+        return manpages.build_en_en(cache_root() / name)
+    odd = {"man-man": "skipgram", "man-cbow": "cbow", "man-fasttext": "fasttext"}[name]
+    return manpages.build_man_man(cache_root() / name, odd=odd)
 
 
 def pair_name(cfg: MuseConfig) -> str:
