@@ -73,6 +73,11 @@ def test_refinement_from_a_weak_seed_raises_the_unsupervised_criterion():
     assert max(crits[1:]) > crits[0] + 0.02
     assert mean_csls_cosine(refined.map(src), tgt) == pytest.approx(max(crits), abs=1e-6)
     assert precision_at_k(refined.map(src), tgt, pairs[1000:2000])["p@1"] >= 0.99
+    # the map kept is chosen on one scale, whatever criteria the history already holds
+    # (the adversarial stage's may use another number of words)
+    seed.history.insert(0, {"step": "adversarial epoch 1", "criterion": 9.9})
+    again = refine(src, tgt, seed, iterations=3, max_rank=2000, show_progress=False)
+    assert np.array_equal(again.W, refined.W)
 
 
 def test_identical_strings_seed():

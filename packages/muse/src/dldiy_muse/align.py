@@ -53,8 +53,9 @@ def fit_seed(src: np.ndarray, tgt: np.ndarray, ids: np.ndarray) -> Alignment:
 def refine(src: np.ndarray, tgt: np.ndarray, align: Alignment, iterations: int = 5,
            mode: str = "union", max_rank: int = 15_000, threshold: float | None = None,
            show_progress: bool = True) -> Alignment:
-    """Iterative Procrustes on CSLS-induced dictionaries; keeps the best-criterion map."""
-    best = align
+    """Iterative Procrustes on CSLS-induced dictionaries; keeps the best-criterion map, the
+    initial one included (its criterion recomputed here, on the same words)."""
+    best, best_crit = align, mean_csls_cosine(src @ align.W.T, tgt)
     current = align.W
     for it in progress(range(iterations), desc="refine", enabled=show_progress):
         ids = induce(src @ current.T, tgt, mode, max_rank, threshold)
@@ -66,7 +67,7 @@ def refine(src: np.ndarray, tgt: np.ndarray, align: Alignment, iterations: int =
         align.history.append({"step": f"refine {it + 1}", "pairs": int(len(ids)),
                               "criterion": crit})
         log.info("refinement %d: %d pairs, criterion %.4f", it + 1, len(ids), crit)
-        if crit > max(h.get("criterion", -np.inf) for h in align.history[:-1]):
-            best = Alignment(current, dictionary=ids)
+        if crit > best_crit:
+            best, best_crit = Alignment(current, dictionary=ids), crit
     best.history = align.history
     return best
