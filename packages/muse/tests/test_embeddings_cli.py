@@ -108,7 +108,8 @@ def test_real_pair_end_to_end(tmp_path):
 
 
 def _user_pair(tmp_path, n=1500, d=16):
-    """A planted pair written as a user would bring it: two .vec files, MUSE dictionaries."""
+    """A planted pair as a user would bring it: a .vec file, a .npy + words file, MUSE
+    dictionaries."""
     from test_alignment import planted
 
     src, tgt, _, pairs = planted(n=n, d=d, noise=0.02)
@@ -121,7 +122,7 @@ def _user_pair(tmp_path, n=1500, d=16):
     return ["--src", str(tmp_path / "src.vec"), "--tgt", str(tmp_path / "tgt.npy")]
 
 
-def test_cli_aligns_your_own_files(tmp_path, monkeypatch):
+def test_cli_aligns_your_own_files(tmp_path, monkeypatch, caplog):
     """align/eval/translate on .vec + .npy files and MUSE dictionaries, from another folder."""
     import json
 
@@ -137,6 +138,10 @@ def test_cli_aligns_your_own_files(tmp_path, monkeypatch):
     assert scores["csls_p@1"] >= 0.99 and scores["queries"] == 300 and scores["coverage"] == 1
     out = run_cli(main, ["translate", "--run", str(run), "s3", "--k", "1"])
     assert out.code == 0 and out.out.startswith("s3: t")
+    with open(tmp_path / "train.txt", "a") as f:
+        f.write("cat chat\n")  # a pair outside the vocabularies is skipped and counted
+    result = run_cli(main, ["align", "--mode", "supervised", *files, *dicts, "--out", str(run)])
+    assert result.code == 0 and "1 of 401 pairs have a word outside" in caplog.text
     iso = tmp_path / "iso.json"
     assert run_cli(main, ["isomorphism", *files, *dicts, "--json", str(iso)]).code == 0
     assert json.loads(iso.read_text())["cosine_correlation"] > 0.95
