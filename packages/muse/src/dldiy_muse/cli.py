@@ -13,7 +13,17 @@ from .config import PRESETS, MuseConfig
 from .csls import csls_search, mean_knn_similarity, unit
 from .data import Embeddings
 from .embeddings import write_vec
-from .pipeline import PAIRS, align, build_pair, evaluate, load_pair, load_run, save_run
+from .pipeline import (
+    PAIRS,
+    align,
+    build_pair,
+    evaluate,
+    load_pair,
+    load_run,
+    pair_isomorphism,
+    pair_name,
+    save_run,
+)
 
 
 def cmd_data(args) -> int:
@@ -99,8 +109,6 @@ def cmd_study(args) -> int:
 
 
 def cmd_isomorphism(args) -> int:
-    from .pipeline import pair_isomorphism, pair_name
-
     cfg = config_from_args(MuseConfig, PRESETS, args)
     emit_json({"pair": pair_name(cfg), **pair_isomorphism(load_pair(cfg), args.top, args.k)},
               args.json)
