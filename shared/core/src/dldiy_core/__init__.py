@@ -23,6 +23,7 @@ from .errors import ArgumentParser, UserError, run_main
 from .io import atomic_path, atomic_write_bytes, atomic_write_text, data_cache
 from .progress import progress, setup_logging
 from .report import Report, new_figure, write_wav
+from .results import emit_results, read_results, write_results
 from .trainer import Hook, TrainConfig, Trainer, TrainState
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ __all__ = [
     "DatasetBatches", "Hook", "Report", "TensorData", "TrainConfig", "TrainState", "Trainer",
     "UserError", "add_config_args", "all_reduce_mean", "atomic_path", "atomic_write_bytes",
     "atomic_write_text", "barrier", "broadcast", "config_from_args", "data_cache", "emit_json",
+    "emit_results", "read_results", "write_results",
     "from_dict",
     "is_main", "load_checkpoint", "load_module_state", "new_figure", "progress", "rank", "resolve",
     "run_main", "save_checkpoint", "save_config", "seed_everything", "select_device",
