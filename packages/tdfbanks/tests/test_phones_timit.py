@@ -72,7 +72,7 @@ def test_bad_audio_and_labels_name_the_file_and_line(tmp_path):
 def test_load_split_labels_and_length_limit(tone_corpus):
     train = load_split(tone_corpus, "train")
     assert len(train) == 12 and 8 < train.seconds() < 40
-    waves, lengths, targets, target_lengths = train.__getitems__([0, 3])
+    waves, lengths, targets, target_lengths = train.get_batch([0, 3])
     assert waves.shape == (2, int(lengths.max())) and target_lengths.sum() == len(targets)
     assert targets.min() >= 1 and targets.max() <= len(TIMIT61)
     assert PHONE_ID["h#"] in train.labels[0]

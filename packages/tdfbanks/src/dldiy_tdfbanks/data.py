@@ -44,9 +44,9 @@ class SpeechSet(torch.utils.data.Dataset):
         return sum(len(w) for w in self.waves) / SAMPLE_RATE
 
     def __getitem__(self, i: int):
-        return self.__getitems__([i])
+        return self.get_batch([i])
 
-    def __getitems__(self, idx) -> tuple[torch.Tensor, ...]:
+    def get_batch(self, idx) -> tuple[torch.Tensor, ...]:
         """``(waves [B, T_max] zero-padded, lengths [B], targets [sum L], target_lengths [B])``."""
         idx = [int(i) for i in idx]
         lengths = torch.tensor([len(self.waves[i]) for i in idx])

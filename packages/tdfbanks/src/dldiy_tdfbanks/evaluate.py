@@ -27,7 +27,7 @@ def transcribe(model: Recognizer, data: SpeechSet, batch_size: int = 16) -> list
     hyps: list[list[str]] = [[] for _ in order]
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        waves, lengths, _, _ = data.__getitems__(idx)
+        waves, lengths, _, _ = data.get_batch(idx)
         for i, hyp in zip(idx, greedy_decode(*model(waves, lengths)), strict=True):
             hyps[i] = hyp
     return hyps

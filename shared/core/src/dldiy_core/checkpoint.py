@@ -2,11 +2,14 @@
 
 A state tree may hold dicts (any int/str keys), lists, tuples, None, bool, int, float, str,
 torch tensors and numpy arrays: that covers module, optimizer, scheduler and RNG states.
-Files are written atomically, so a run killed mid-save keeps its previous checkpoint.
+Files are written atomically, so a run killed mid-save keeps its previous checkpoint, and carry
+a SHA-256 of the header and every tensor's bytes, verified on load: a flipped bit or an edited
+field is refused instead of resumed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ from safetensors.torch import save_file
 from .errors import UserError
 from .io import atomic_path
 
-FORMAT = "dldiy-checkpoint/1"
+FORMAT = "dldiy-checkpoint/2"
+LEGACY = "dldiy-checkpoint/1"  # written before checksums; read as is
 
 
 class CheckpointError(UserError):
@@ -73,12 +77,24 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return {k: _decode(v, tensors) for k, v in obj.items()}
 
 
+def checksum(header: str, tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the JSON header and every tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256(header.encode())
+    for name in sorted(tensors):
+        t = tensors[name]
+        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write a state tree to ``path`` (``.safetensors``), atomically."""
+    """Write a state tree to ``path`` (``.safetensors``), atomically, with its checksum."""
     tensors: dict[str, torch.Tensor] = {}
-    tree = _encode(state, tensors, "")
+    header = json.dumps(_encode(state, tensors, ""))
+    meta = {"format": FORMAT, "state": header, "sha256": checksum(header, tensors)}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "state": json.dumps(tree)})
+        save_file(tensors, str(tmp), metadata=meta)
     return Path(path)
 
 
@@ -91,11 +107,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open API)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
-    if meta.get("format") != FORMAT:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        detail = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"{path}: not a readable checkpoint ({detail})") from None
+    if meta.get("format") not in (FORMAT, LEGACY):
         raise CheckpointError(f"{path}: not a dldiy checkpoint (format {meta.get('format')!r}, "
                               f"expected {FORMAT!r})")
+    if meta["format"] == FORMAT and meta.get("sha256") != checksum(meta.get("state", ""), tensors):
+        raise CheckpointError(f"{path}: checksum mismatch (the file was changed or damaged "
+                              "after it was written)")
     try:
         return _decode(json.loads(meta["state"]), tensors)
     except (KeyError, json.JSONDecodeError) as e:

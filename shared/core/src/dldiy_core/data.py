@@ -3,11 +3,17 @@
 The order of epoch ``e`` depends only on ``(seed, e)``, so resuming needs just the epoch and
 the number of batches already used; under DDP each process takes an equal share of every
 global batch, so N processes see exactly the batches one process would.
+
+Random numbers drawn in a dataset's ``__getitem__`` (augmentation) are reproducible too: each
+item is fetched with python, numpy and torch generators seeded from ``(seed, epoch, index)``,
+and the caller's generators are restored afterwards. So a resumed run, and a run with 0 or N
+loader workers, see the same items and the same training randomness.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -15,6 +21,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from .errors import UserError
+
+MASK64 = (1 << 64) - 1
 
 
 @runtime_checkable
@@ -29,7 +37,8 @@ class BatchSource(Protocol):
 
 
 class TensorData(Dataset):
-    """Like ``TensorDataset`` but fetches a whole batch with one index op per tensor."""
+    """Like ``TensorDataset`` but fetches a whole batch with one index op per tensor
+    (:meth:`get_batch`, the fast path :class:`DatasetBatches` uses)."""
 
     def __init__(self, *tensors: torch.Tensor):
         if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
@@ -42,9 +51,68 @@ class TensorData(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return tuple(t[i] for t in self.tensors)
 
-    def __getitems__(self, idx: list[int] | np.ndarray) -> tuple[torch.Tensor, ...]:
+    def get_batch(self, idx: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, ...]:
         index = torch.as_tensor(idx)
         return tuple(t[index] for t in self.tensors)
+
+
+def mix_seed(*values: int) -> int:
+    """A 64-bit seed from integers (splitmix64 steps): distinct tuples, unrelated streams."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (int(v) & MASK64)) * 0xBF58476D1CE4E5B9 & MASK64
+        h = (h ^ (h >> 31)) * 0x94D049BB133111EB & MASK64
+        h ^= h >> 29
+    return h
+
+
+class _Items:
+    """Fetch and collate one batch of a map-style dataset (in the main process or a worker).
+
+    A dataset with ``get_batch(idx)`` returns a collated batch itself and must be deterministic
+    given ``idx``; any other dataset (``Subset``, ``StackDataset``, ``random_split``, your own)
+    is read item by item with ``__getitem__``, each under generators seeded from
+    ``(seed, epoch, index)``.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+        self.get_batch = getattr(dataset, "get_batch", None)
+
+    def __call__(self, epoch: int, idx: np.ndarray) -> Any:
+        if self.get_batch is not None:
+            return self.get_batch(idx)
+        saved = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        try:
+            items = []
+            for i in idx.tolist():
+                s = mix_seed(self.seed, epoch, i)
+                torch.manual_seed(s)
+                np.random.seed(s & 0xFFFFFFFF)
+                random.seed(s)
+                items.append(self.dataset[i])
+        finally:
+            torch.set_rng_state(saved[0])
+            np.random.set_state(saved[1])
+            random.setstate(saved[2])
+        return default_collate(items)
+
+
+class _EpochBatches(Dataset):
+    """Batch ``b`` of one epoch as a dataset item (what loader workers fetch)."""
+
+    def __init__(self, items: _Items, epoch: int, index: list[np.ndarray]):
+        self.items, self.epoch, self.index = items, epoch, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, b: int) -> Any:
+        return self.items(self.epoch, self.index[b])
+
+
+def _identity(batch: Any) -> Any:
+    return batch
 
 
 class DatasetBatches:
@@ -62,11 +130,11 @@ class DatasetBatches:
             raise UserError(f"batch size {batch_size} must be divisible by the {world} processes")
         n = len(dataset)  # type: ignore[arg-type]
         if n == 0:
-            raise UserError("the training set is empty")
+            raise UserError("the data set is empty")
         self.dataset, self.n, self.batch_size = dataset, n, batch_size
         self.seed, self.shuffle, self.drop_last = seed, shuffle, drop_last
         self.rank, self.world, self.num_workers = rank, world, num_workers
-        self._fetch_many = getattr(dataset, "__getitems__", None)
+        self.items = _Items(dataset, seed)
 
     def num_batches(self, epoch: int) -> int:
         full, rest = divmod(self.n, self.batch_size)
@@ -82,20 +150,15 @@ class DatasetBatches:
             out.append(batch[self.rank::self.world])
         return out
 
-    def _collate(self, items: Any) -> Any:
-        return items if self._fetch_many else default_collate(items)
-
     def batches(self, epoch: int, start: int) -> Iterator[Any]:
         index = self._indices(epoch)[start:]
         if self.num_workers > 0:
-            # its own generator: workers' seeds must not consume the global RNG (exact resume)
-            seed = int(np.random.default_rng([self.seed, epoch, 2]).integers(2**62))
-            yield from DataLoader(self.dataset, batch_sampler=[b.tolist() for b in index],
-                                  num_workers=self.num_workers, collate_fn=self._collate,
-                                  generator=torch.Generator().manual_seed(seed))
-        elif self._fetch_many:
-            for idx in index:
-                yield self._fetch_many(idx)
+            # item randomness is seeded per item, so which worker fetches a batch is irrelevant
+            # its own generator: the loader's base seed must not consume the global RNG
+            yield from DataLoader(_EpochBatches(self.items, epoch, index), batch_size=None,
+                                  num_workers=self.num_workers, collate_fn=_identity,
+                                  generator=torch.Generator().manual_seed(
+                                      mix_seed(self.seed, epoch) >> 1))
         else:
             for idx in index:
-                yield default_collate([self.dataset[int(i)] for i in idx])
+                yield self.items(epoch, idx)

@@ -7,7 +7,9 @@ the Trainer finds the environment torchrun sets and wraps the model in
 
 from __future__ import annotations
 
+import atexit
 import os
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -35,7 +37,14 @@ def init_distributed(device: torch.device) -> bool:
         # gloo for CPU tensors (metric reductions, RNG states), nccl for CUDA gradients
         backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        atexit.register(close)
     return True
+
+
+def close() -> None:
+    """Leave the process group (registered at exit when the Trainer joined it)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def broadcast(t: torch.Tensor, src: int = 0) -> torch.Tensor:
@@ -60,6 +69,15 @@ def all_gather_tensor(t: torch.Tensor) -> list[torch.Tensor]:
         return [t]
     out = [torch.empty_like(t) for _ in range(dist.get_world_size())]
     dist.all_gather(out, t)
+    return out
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every process's ``obj`` (small python objects such as RNG states), in rank order."""
+    if not dist.is_initialized():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
     return out
 
 
