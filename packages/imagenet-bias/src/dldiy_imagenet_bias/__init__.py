@@ -1,0 +1,1 @@
+"""dldiy-imagenet-bias."""

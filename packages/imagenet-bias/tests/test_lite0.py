@@ -1,0 +1,105 @@
+"""The embedded EfficientNet-Lite0: weights load strictly and predictions are right."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dldiy_core import UserError
+from dldiy_imagenet_bias.classes import imagenet_classes
+from dldiy_imagenet_bias.data import load_image, photo_set
+from dldiy_imagenet_bias.lite0 import EfficientNetLite0, SameConv2d, fold_batchnorm, weights_path
+from dldiy_imagenet_bias.models import load_classifier, read_state_dict
+
+
+def test_state_dict_loads_strictly():
+    net = EfficientNetLite0()
+    state = read_state_dict(weights_path())
+    assert set(net.state_dict()) == set(state)
+    net.load_state_dict(state, strict=True)
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(4.65e6, rel=0.01)
+
+
+def test_same_padding_matches_tensorflow_sizes():
+    conv = SameConv2d(3, 4, 3, 2)
+    assert conv(torch.zeros(1, 3, 224, 224)).shape[-2:] == (112, 112)
+    assert conv(torch.zeros(1, 3, 225, 225)).shape[-2:] == (113, 113)
+    # TF pads an even input on the bottom/right only: the top-left output sees no padding.
+    x = torch.zeros(1, 3, 4, 4)
+    x[..., 0, 0] = 1
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, :, 0, 0] = 1
+        assert conv(x)[0, 0, 0, 0] == 3
+
+
+def _top5(clf, names):
+    photos = {Path(it.path).name: it for it in photo_set().items}
+    x = torch.stack([clf.preprocess(load_image(photos[n].path)) for n in names])
+    with torch.inference_mode():
+        return clf(x).topk(5, dim=1).indices.tolist(), [photos[n] for n in names]
+
+
+def test_bundled_photos_get_their_classes(lite0):
+    classes = imagenet_classes()
+    tops, items = _top5(lite0, ["coffee.png", "chelsea.png", "flower.jpg", "rocket.jpg",
+                                "motorcycle_left.png"])
+    named = [[classes.names[c] for c in t] for t in tops]
+    assert named[0][0] == "espresso", named[0]
+    assert named[2][0] == "daisy", named[2]
+    for top, it in zip(tops, items, strict=True):
+        assert top[0] in it.accept, (it.path, [classes.names[c] for c in top])
+
+
+def test_folded_batchnorm_gives_the_same_logits(lite0):
+    import copy
+
+    x = torch.rand(2, 3, 224, 224)
+    folded = copy.deepcopy(lite0)
+    fold_batchnorm(folded.net)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), lite0(x), atol=2e-3, rtol=1e-3)
+
+
+def test_bring_your_own_torchvision_state_dict(tmp_path):
+    import torchvision
+    from safetensors.torch import save_file
+
+    net = torchvision.models.get_model("resnet18", weights=None, num_classes=1000)
+    save_file(net.state_dict(), str(tmp_path / "r18.safetensors"))
+    torch.save(net.state_dict(), tmp_path / "r18.pth")
+    for f in ("r18.safetensors", "r18.pth"):
+        clf = load_classifier("resnet18", str(tmp_path / f))
+        x = torch.rand(2, 3, 224, 224)
+        with torch.no_grad():
+            feats, logits = clf.features_and_logits(x)
+            torch.testing.assert_close(logits, net.eval()(clf.normalise(x)))
+        assert feats.shape == (2, 512)
+    bad = dict(net.state_dict())
+    bad.pop("fc.bias")
+    bad["extra.weight"] = torch.zeros(1)
+    torch.save(bad, tmp_path / "bad.pth")
+    with pytest.raises(UserError, match="missing keys fc.bias; unexpected keys extra.weight"):
+        load_classifier("resnet18", str(tmp_path / "bad.pth"))
+
+
+def test_bring_your_own_torchscript(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 1000)).eval()
+    path = tmp_path / "tiny.pt"
+    torch.jit.script(net).save(str(path))
+    clf = load_classifier(str(path), crop=64, resize=72)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(clf(x), net(clf.normalise(x)))
+    torch.save(net.state_dict(), tmp_path / "plain.pt")
+    with pytest.raises(UserError, match="not a TorchScript file"):
+        load_classifier(str(tmp_path / "plain.pt"))
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    import datetime
+
+    torch.save({"w": torch.zeros(1), "obj": datetime.date(2018, 9, 8)}, tmp_path / "evil.pth")
+    with pytest.raises(UserError, match="not a readable state_dict"):
+        read_state_dict(tmp_path / "evil.pth")
