@@ -118,7 +118,7 @@ def test_demo_and_bench_on_a_small_vector_file(tmp_path, vectors_file):
     assert 0 <= summary["headlines"]["recall@10, OPQ 64 bits"] <= 1
     result = run_cli(main, ["bench", "--json", str(tmp_path / "b.json"), *sets])
     assert result.code == 0, result.err
-    figures = json.loads((tmp_path / "b.json").read_text())
+    figures = json.loads((tmp_path / "b.json").read_text())["figures"]
     for key in ("recall10_lattice64", "recall10_opq64", "recall10_pq64", "recall10_binary64",
                 "recall10_lsh64", "qps_catalyzer64", "qps_indexlattice64", "qps_pq64"):
         assert key in figures

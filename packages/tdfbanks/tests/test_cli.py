@@ -80,7 +80,7 @@ def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
             f"data.corpus={tone_corpus}", "--set", "experiment=mfsc,tdfb-learn-all"]
     result = run_cli(main, args)
     assert result.code == 0, result.err
-    table = json.loads((out / "experiment.json").read_text())
+    table = json.loads((out / "experiment.json").read_text())["figures"]
     assert set(table) == {"mfsc", "tdfb-learn-all"}
     assert all(0 <= r["test_per"] <= 1.5 for r in table.values())
     assert {"filter_responses.png", "centre_frequencies.png", "lowpass.png",

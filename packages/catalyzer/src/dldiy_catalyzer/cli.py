@@ -14,6 +14,7 @@ from dldiy_core import (
     UserError,
     config_from_args,
     emit_json,
+    emit_results,
     from_dict,
     load_checkpoint,
     load_module_state,
@@ -122,7 +123,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
-    emit_json(run_bench(cfg), args.json)
+    emit_results(run_bench(cfg), args.json)
     return 0
 
 

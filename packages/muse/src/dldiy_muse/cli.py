@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dldiy_core import Commands, UserError, config_from_args, emit_json
+from dldiy_core import Commands, UserError, config_from_args, emit_json, emit_results
 
 from .align import refine
 from .config import PRESETS, MuseConfig
@@ -118,7 +118,7 @@ def cmd_isomorphism(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    emit_json(run_bench(config_from_args(MuseConfig, PRESETS, args)), args.json)
+    emit_results(run_bench(config_from_args(MuseConfig, PRESETS, args)), args.json)
     return 0
 
 

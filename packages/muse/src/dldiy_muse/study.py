@@ -11,12 +11,11 @@ with the best criterion is also named: restarts selected without any dictionary.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
 
-from dldiy_core import UserError, atomic_write_text, to_dict
+from dldiy_core import UserError, to_dict, write_results
 
 from .align import fit_seed
 from .config import MuseConfig
@@ -95,5 +94,5 @@ def study(cfg: MuseConfig, seeds: int, json_path: str | Path | None = None,
                  seed, run["nn_p@1"], run["csls_p@1"], run["criterion"],
                  run["init"]["csls_p@1"], run["init_seconds"] + run["refine_seconds"])
         if json_path:
-            atomic_write_text(json_path, json.dumps(out, indent=2) + "\n")
+            write_results(json_path, out)
     return out

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dldiy_core import Commands, UserError, atomic_path, config_from_args, emit_json
+from dldiy_core import (
+    Commands,
+    UserError,
+    atomic_path,
+    config_from_args,
+    emit_json,
+    emit_results,
+)
 
 from .config import FRONTENDS, PRESETS, Config
 
@@ -115,7 +122,7 @@ def cmd_experiment(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    emit_json(run_bench(args.batch, args.seconds, args.repeats), args.json)
+    emit_results(run_bench(args.batch, args.seconds, args.repeats), args.json)
     return 0
 
 

@@ -24,6 +24,7 @@ from dldiy_core import (
     load_module_state,
     new_figure,
     to_dict,
+    write_results,
 )
 
 from .config import Config
@@ -127,9 +128,9 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
     ``out``); add the table and plots."""
     runs = out if runs is None else runs
     results = {name: run_one(cfg, name, runs / name, data) for name in cfg.experiment}
-    atomic_write_text(out / "experiment.json", json.dumps(
-        {k: {m: v for m, v in r.items() if m not in ("loss", "config")}
-         for k, r in results.items()}, indent=1))
+    write_results(out / "experiment.json", {k: {m: v for m, v in r.items()
+                                               if m not in ("loss", "config")}
+                                           for k, r in results.items()})
     best = min(results.values(), key=lambda x: x["dev_per"])
     r.headline(f"best dev PER ({best['frontend']})", best["dev_per"])
     if "mfsc" in results:
