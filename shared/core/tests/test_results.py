@@ -102,3 +102,22 @@ def test_read_refuses_what_is_not_a_results_file(tmp_path, content, problem):
     with pytest.raises(UserError, match=problem) as e:
         read_results(path)
     assert str(path) in str(e.value)
+
+
+def test_commit_is_that_of_the_code_that_measured_not_of_its_launcher(tmp_path, repo):
+    """A console script in an ignored venv calls the package's tracked code: the record names
+    the package's commit (not null because the launcher is untracked)."""
+    (repo / "lib.py").write_text("from dldiy_core import write_results\n"
+                                 "def bench(path):\n    return write_results(path, {'a': 1})\n")
+    (repo / ".gitignore").write_text("venv/\n")
+    git(repo, "add", "lib.py", ".gitignore")
+    git(repo, "commit", "-q", "-m", "lib")
+    launcher = repo / "venv" / "bin" / "dldiy-x"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text(f"import sys\nsys.path.insert(0, {str(repo)!r})\nimport lib\n"
+                        "lib.bench(sys.argv[1])\n")
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, str(launcher), str(out)], check=True, cwd=tmp_path)
+    record = read_results(out)
+    assert record["commit"] == {"sha": git(repo, "rev-parse", "HEAD"), "dirty": False}
+    assert record["command"] == f"dldiy-x {out}"

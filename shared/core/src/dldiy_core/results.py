@@ -57,14 +57,22 @@ def _git(where: Path, *args: str) -> str | None:
     return p.stdout.strip() if p.returncode == 0 else None
 
 
+def _caller_file() -> str | None:
+    """The file of the innermost calling frame outside this module."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_code.co_filename if frame is not None else None
+
+
 def git_commit(source: str | Path | None = None) -> dict[str, Any] | None:
     """``{"sha": HEAD, "dirty": bool}`` of the git work tree holding ``source`` (a file or a
-    folder; default: the running program's ``__main__`` module, else the current folder);
-    ``None`` when it is not tracked by git (e.g. installed from a wheel) or git is missing.
-    ``dirty``: tracked files differ from HEAD (untracked files do not count)."""
+    folder; default: the source file of the code that called into this module, i.e. the
+    package that measured the figures); ``None`` when it is not tracked by git (e.g. installed
+    from a wheel) or git is missing. ``dirty``: tracked files differ from HEAD (untracked files
+    do not count)."""
     if source is None:
-        main = getattr(sys.modules.get("__main__"), "__file__", None)
-        source = main or Path.cwd()
+        source = _caller_file() or Path.cwd()
     where = Path(source).resolve()
     folder = where if where.is_dir() else where.parent
     if not folder.is_dir():
