@@ -1,0 +1,134 @@
+"""``dldiy-doom-agent bench``: environment and learner speed, each with its baseline, one run.
+
+* ``raw_env_steps_per_s``: one game, random actions, nothing else (the ceiling).
+* ``vector_env_steps_per_s_2actors``: two games in an AsyncVectorEnv, random actions.
+* ``train_env_steps_per_s_1actor`` / ``_2actors``: the actors as training runs them (network
+  forward per step, epsilon-greedy, replay insertion), without learner updates.
+* ``learner_updates_per_s_fp32`` / ``_bf16``: Trainer steps (forward, target forward,
+  backward, RMSProp) on replay sequences, autocast off and on.
+* ``train_loop_env_steps_per_s``: collection and updates interleaved at the config's ratio.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from dldiy_core import TrainConfig, Trainer
+
+from .actors import Actors
+from .config import DoomConfig
+from .env import make_env, make_vector_env
+from .loss import ArnoldLoss
+from .scenarios import scenario
+from .train import build_model, screen_shape
+
+
+def _timed(fn, seconds: float) -> tuple[int, float]:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or n == 0:
+        n += fn()
+    return n, time.perf_counter() - t0
+
+
+def raw_speed(cfg: DoomConfig, seconds: float) -> float:
+    env = make_env(cfg.env)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def step() -> int:
+        _, _, done, _, _ = env.step(int(rng.integers(env.action_space.n)))
+        if done:
+            env.reset()
+        return 1
+
+    n, dt = _timed(step, seconds)
+    env.close()
+    return n / dt
+
+
+def vector_speed(cfg: DoomConfig, n_envs: int, seconds: float) -> float:
+    venv = make_vector_env(cfg.env, n_envs)
+    venv.reset(seed=0)
+
+    def step() -> int:
+        venv.step(venv.action_space.sample())
+        return n_envs
+
+    n, dt = _timed(step, seconds)
+    venv.close()
+    return n / dt
+
+
+def actor_speed(cfg: DoomConfig, n_actors: int, seconds: float) -> float:
+    c = copy.deepcopy(cfg)
+    c.rl.actors = n_actors
+    model = build_model(c)
+    actors = Actors(c, model, copy.deepcopy(model), screen_shape(c))
+    actors._start()
+    actors.step()
+
+    def step() -> int:
+        actors.step()
+        return n_actors
+
+    n, dt = _timed(step, seconds)
+    actors.close()
+    return n / dt
+
+
+def learner_speed(cfg: DoomConfig, precision: str, seconds: float,
+                  with_env: bool = False) -> tuple[float, float]:
+    """Updates per second (and env steps per second when ``with_env``)."""
+    c = copy.deepcopy(cfg)
+    c.train = dataclasses.replace(c.train, precision=precision)
+    sc = scenario(c.env.scenario)
+    torch.manual_seed(0)
+    model = build_model(c)
+    target = copy.deepcopy(model).requires_grad_(False)
+    actors = Actors(c, model, target, screen_shape(c))
+    nav = sc.nav_actions if model.navigation is not None else None
+    tc = TrainConfig(max_steps=1, batch_size=c.train.batch_size, precision=precision,
+                     grad_clip=c.train.grad_clip, device=c.train.device, progress=False)
+    trainer = Trainer(model, torch.optim.RMSprop(model.parameters(), lr=c.rl.lr),
+                      ArnoldLoss(target, c, nav, len(sc.actions)), tc, None)
+    target.to(trainer.device)
+    c.rl.learning_starts = max((c.rl.seq_len + 1) * c.rl.actors * 4, 64)
+    source = actors.batches(0, 0)
+    batch = next(source)
+    trainer.train_step(batch)  # warm-up
+    steps0 = actors.env_steps
+
+    def update() -> int:
+        trainer.train_step(next(source) if with_env else batch)
+        return 1
+
+    n, dt = _timed(update, seconds)
+    env_rate = (actors.env_steps - steps0) / dt
+    actors.close()
+    return n / dt, env_rate
+
+
+def run_bench(cfg: DoomConfig, seconds: float = 10.0) -> dict:
+    raw = raw_speed(cfg, seconds)
+    out = {"scenario": cfg.env.scenario, "screen": list(screen_shape(cfg)),
+           "frame_skip": cfg.env.frame_skip, "raw_env_steps_per_s": raw,
+           "vector_env_steps_per_s_2actors": vector_speed(cfg, 2, seconds),
+           "train_env_steps_per_s_1actor": actor_speed(cfg, 1, seconds),
+           "train_env_steps_per_s_2actors": actor_speed(cfg, 2, seconds)}
+    out["collect_fraction_of_raw_2actors"] = out["train_env_steps_per_s_2actors"] / raw
+    fp32, _ = learner_speed(cfg, "fp32", seconds)
+    bf16, _ = learner_speed(cfg, "bf16", seconds)
+    out.update({"learner_updates_per_s_fp32": fp32, "learner_updates_per_s_bf16": bf16,
+                "bf16_speedup": bf16 / fp32, "learner_updates_per_s": max(fp32, bf16)})
+    updates, env_rate = learner_speed(cfg, cfg.train.precision, seconds, with_env=True)
+    out.update({"train_loop_updates_per_s": updates, "train_loop_env_steps_per_s": env_rate,
+                "batch_size": cfg.train.batch_size, "seq_len": cfg.rl.seq_len,
+                "lstm": cfg.model.lstm, "actors": cfg.rl.actors,
+                "env_steps_per_update": cfg.rl.env_steps_per_update,
+                "torch_threads": torch.get_num_threads(), "seconds_per_figure": seconds})
+    return out

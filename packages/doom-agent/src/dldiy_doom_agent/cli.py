@@ -1,0 +1,159 @@
+"""``dldiy-doom-agent {train,eval,record,bench,demo,ablation}``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dldiy_core import Commands, UserError, config_from_args, emit_results
+
+from .config import PRESETS, DoomConfig
+from .scenarios import SCENARIOS
+
+
+def _config(args) -> DoomConfig:
+    sets = list(args.sets)
+    if getattr(args, "scenario", None):
+        sets.insert(0, f"env.scenario={args.scenario}")
+    if getattr(args, "device", None):
+        sets.insert(0, f"train.device={args.device}")
+    args.sets = sets
+    return config_from_args(DoomConfig, PRESETS, args)
+
+
+def _new_file(path: str | None, *inputs: Path) -> None:
+    """Outputs never replace an input of the same command."""
+    if path and any(Path(path).resolve() == Path(i).resolve() for i in inputs):
+        raise UserError(f"{path}: is an input of this command; choose another output file")
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    cfg = _config(args)
+    trainer = train(cfg, args.out, resume=args.resume, force=args.force)
+    actor = [h for h in trainer.history if h["kind"] == "actor" and "ep_return" in h][-1:]
+    if actor:
+        print(f"update {actor[0]['step']}: {actor[0]['env_steps']:.0f} env steps, "
+              f"episode return {actor[0]['ep_return']:.1f}, kills {actor[0]['ep_kills']:.2f}")
+    print(f"run: {args.out}")
+    return 0
+
+
+def _checkpoint(run: str) -> Path:
+    path = Path(run)
+    return path / "checkpoint.safetensors" if path.is_dir() else path
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import play, write_gif
+    from .train import load_agent
+
+    ckpt = _checkpoint(args.run)
+    _new_file(args.json, ckpt)
+    _new_file(args.gif, ckpt)
+    if args.episodes < 1:
+        raise UserError(f"--episodes={args.episodes}: must be >= 1")
+    cfg, model = load_agent(ckpt, args.scenario)
+    result = play(model, cfg, args.episodes, args.epsilon, record=300 if args.gif else 0)
+    figures = {"scenario": cfg.env.scenario, "checkpoint": str(ckpt), **result.summary()}
+    if args.gif:
+        write_gif(args.gif, result.frames[::2])
+        figures["gif"] = args.gif
+    emit_results(figures, args.json)
+    return 0
+
+
+def cmd_record(args) -> int:
+    from .evaluate import play, write_gif
+    from .train import load_agent
+
+    ckpt = _checkpoint(args.run)
+    _new_file(args.out, ckpt)
+    if Path(args.out).suffix.lower() != ".gif":
+        raise UserError(f"{args.out}: recordings are GIF files (name it .gif)")
+    cfg, model = load_agent(ckpt, args.scenario)
+    result = play(model, cfg, 1, args.epsilon, record=args.frames)
+    write_gif(args.out, result.frames[::args.every])
+    print(f"{args.out}: {len(result.frames[::args.every])} frames, "
+          f"return {result.episodes[0]['return']:.1f}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    cfg = _config(args)
+    emit_results(run_bench(cfg, seconds=args.seconds), args.json)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .report import demo
+
+    cfg = _config(args)
+    print(f"report: {demo(cfg, Path(args.out), force=args.force)}")
+    return 0
+
+
+def cmd_ablation(args) -> int:
+    from .report import ablation
+
+    cfg = _config(args)
+    if args.seeds < 1:
+        raise UserError(f"--seeds={args.seeds}: must be >= 1")
+    figures = ablation(cfg, Path(args.out), seeds=args.seeds, episodes=args.episodes)
+    emit_results(figures, args.json)
+    return 0
+
+
+def commands() -> Commands:
+    cli = Commands("dldiy-doom-agent", sys.modules["dldiy_doom_agent"].__doc__, presets=PRESETS,
+                   default_preset="quick", quiet_loggers=("matplotlib", "PIL"))
+    scen = f"{', '.join(SCENARIOS)} or a .cfg file"
+
+    def common(c, device: bool = True):
+        c.add_argument("--scenario", help=f"{scen} (default: the config's)")
+        if device:
+            c.add_argument("--device", help="learner device: cpu, cuda, auto (default: auto)")
+
+    c = cli.add("train", cmd_train, "train an agent (DRQN + game features [+ navigation])")
+    common(c)
+    c.add_argument("--out", required=True, help="run folder")
+    c.add_argument("--resume", action="store_true", help="continue the run in --out")
+    c.add_argument("--force", action="store_true", help="replace the run in --out")
+    c = cli.add("eval", cmd_eval, "evaluation episodes of a trained run", config=False)
+    c.add_argument("--run", required=True, help="run folder or checkpoint file")
+    c.add_argument("--scenario", help="play on another scenario with the same actions")
+    c.add_argument("--episodes", type=int, default=10)
+    c.add_argument("--epsilon", type=float, default=0.05)
+    c.add_argument("--json", help="write the figures here (results file)")
+    c.add_argument("--gif", help="also record the first episode here")
+    c = cli.add("record", cmd_record, "record one episode as an animated GIF", config=False)
+    c.add_argument("--run", required=True)
+    c.add_argument("--out", required=True, help="file.gif")
+    c.add_argument("--scenario")
+    c.add_argument("--epsilon", type=float, default=0.05)
+    c.add_argument("--frames", type=int, default=600, help="frames kept at most")
+    c.add_argument("--every", type=int, default=2, help="keep one frame in N")
+    c = cli.add("bench", cmd_bench, "env and learner speed: vector vs one env, fp32 vs bf16")
+    common(c)
+    c.add_argument("--json", help="write the figures here (results file)")
+    c.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
+    c = cli.add("demo", cmd_demo, "short training on basic, evaluation, GIF, report",
+                default_preset="demo")
+    common(c)
+    c.add_argument("--out", default="reports/doom-agent", help="report folder")
+    c.add_argument("--force", action="store_true", help="replace a demo run in --out")
+    c = cli.add("ablation", cmd_ablation, "with vs without game features over seeds")
+    common(c)
+    c.add_argument("--out", required=True, help="folder for the runs and the report")
+    c.add_argument("--seeds", type=int, default=3)
+    c.add_argument("--episodes", type=int, default=20, help="evaluation episodes per run")
+    c.add_argument("--json", help="write the figures here (results file)")
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return commands().main(argv)

@@ -1,0 +1,116 @@
+"""The networks (paper, "Model" and Figure 3).
+
+* :class:`DRQN`, the action network: conv 32x8x8/4 -> conv 64x4x4/2 -> LSTM -> Q-values, with
+  the game-feature head (a hidden layer of 512 on the convolutional features, one sigmoid per
+  feature) trained jointly.
+* :class:`NavigationDQN`: a feed-forward DQN with the same convolutions, for the navigation
+  phase (no enemy in sight); the paper trains it on its own rewards.
+* :class:`Arnold` holds both; one forward call serves the learner (DDP needs exactly one).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_trunk(in_channels: int) -> nn.Sequential:
+    """The paper's convolutions: ``[N, C, H, W]`` -> ``[N, 64 * h * w]``."""
+    return nn.Sequential(nn.Conv2d(in_channels, 32, 8, stride=4), nn.ReLU(),
+                         nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(), nn.Flatten())
+
+
+def _flat_size(trunk: nn.Module, c: int, h: int, w: int) -> int:
+    with torch.no_grad():
+        return int(trunk(torch.zeros(1, c, h, w)).shape[1])
+
+
+def _frames(screen: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[B, T, C, H, W]`` -> float ``[B * T, C, H, W]`` in [0, 1]."""
+    b, t = screen.shape[:2]
+    return screen.reshape(b * t, *screen.shape[2:]).float().div_(255.0)
+
+
+class DRQN(nn.Module):
+    """Action network. ``screen: [B, T, C, H, W]`` uint8, ``variables: [B, T, V]``.
+
+    Returns Q-values ``[B, T, A]``, game-feature logits ``[B, T, F]`` (None without the head)
+    and the LSTM state ``(h, c)``, each ``[1, B, hidden]``. ``resets: [B, T]`` zeroes the state
+    before step t (a new episode starts there), so a sequence may span episodes.
+    """
+
+    def __init__(self, in_channels: int, height: int, width: int, n_actions: int, *,
+                 n_features: int = 3, hidden: int = 512, n_variables: int = 2,
+                 game_features: bool = True):
+        super().__init__()
+        self.conv = conv_trunk(in_channels)
+        flat = _flat_size(self.conv, in_channels, height, width)
+        self.n_variables = n_variables
+        self.features = (nn.Sequential(nn.Linear(flat, 512), nn.ReLU(),
+                                       nn.Linear(512, n_features)) if game_features else None)
+        self.lstm = nn.LSTM(flat + n_variables, hidden, batch_first=True)
+        self.q = nn.Linear(hidden, n_actions)
+
+    def forward(self, screen: torch.Tensor, variables: torch.Tensor,
+                resets: torch.Tensor | None = None,
+                state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        b, t = screen.shape[:2]
+        z = self.conv(_frames(screen))
+        feats = self.features(z).view(b, t, -1) if self.features is not None else None
+        x = torch.cat([z.view(b, t, -1), variables[..., :self.n_variables].to(z.dtype)], -1)
+        if resets is None or not bool(resets.any()):
+            out, state = self.lstm(x, state)
+        else:
+            outs = []
+            for i in range(t):
+                if state is not None:
+                    keep = (~resets[:, i]).to(state[0].dtype).view(1, b, 1)
+                    state = (state[0] * keep, state[1] * keep)
+                o, state = self.lstm(x[:, i:i + 1], state)
+                outs.append(o)
+            out = torch.cat(outs, 1)
+        return self.q(out), feats, state
+
+
+class NavigationDQN(nn.Module):
+    """Navigation network: ``[B, T, C, H, W]`` frames -> Q-values ``[B, T, A_nav]``, each
+    frame on its own (feed-forward, no memory)."""
+
+    def __init__(self, in_channels: int, height: int, width: int, n_actions: int, *,
+                 hidden: int = 512, n_variables: int = 2):
+        super().__init__()
+        self.conv = conv_trunk(in_channels)
+        flat = _flat_size(self.conv, in_channels, height, width)
+        self.n_variables = n_variables
+        self.head = nn.Sequential(nn.Linear(flat + n_variables, hidden), nn.ReLU(),
+                                  nn.Linear(hidden, n_actions))
+
+    def forward(self, screen: torch.Tensor, variables: torch.Tensor) -> torch.Tensor:
+        b, t = screen.shape[:2]
+        z = self.conv(_frames(screen))
+        v = variables[..., :self.n_variables].reshape(b * t, -1).to(z.dtype)
+        return self.head(torch.cat([z, v], -1)).view(b, t, -1)
+
+
+class Arnold(nn.Module):
+    """Action network plus the optional navigation network."""
+
+    def __init__(self, in_channels: int, height: int, width: int, n_actions: int,
+                 nav_actions: list[int] | None, *, hidden: int = 512, n_features: int = 3,
+                 game_features: bool = True, variables: bool = True):
+        super().__init__()
+        nv = 2 if variables else 0
+        self.action = DRQN(in_channels, height, width, n_actions, n_features=n_features,
+                           hidden=hidden, n_variables=nv, game_features=game_features)
+        self.navigation = (NavigationDQN(in_channels, height, width, len(nav_actions),
+                                         n_variables=nv) if nav_actions else None)
+        self.register_buffer("nav_actions", torch.tensor(nav_actions or [], dtype=torch.long),
+                             persistent=False)
+
+    def forward(self, screen: torch.Tensor, variables: torch.Tensor,
+                resets: torch.Tensor | None = None, state=None) -> dict:
+        """``{"q": [B, T, A], "features": [B, T, F] | None, "nav_q": [B, T, A_nav] | None,
+        "state": (h, c)}``."""
+        q, feats, state = self.action(screen, variables, resets, state)
+        nav = self.navigation(screen, variables) if self.navigation is not None else None
+        return {"q": q, "features": feats, "nav_q": nav, "state": state}

@@ -1,0 +1,90 @@
+"""The scenarios: ViZDoom config, the discrete action set, and what each one measures.
+
+Actions are button combinations (the paper's agents pick one combination per step). The
+navigation network acts with the subset that does not fire. Deathmatch plays ``multi.cfg``'s
+map as host (``-host 1 -deathmatch``) against built-in bots added with ``addbot``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dldiy_core import UserError
+
+F, B, L, R, ML, MR, A = ("MOVE_FORWARD", "MOVE_BACKWARD", "TURN_LEFT", "TURN_RIGHT",
+                         "MOVE_LEFT", "MOVE_RIGHT", "ATTACK")
+
+FEATURES = ("enemy", "health", "ammo")
+"""Game features predicted by the action network (sigmoid outputs)."""
+FEATURE_CATEGORIES = {"enemy": ("Monster", "Player"), "health": ("Health",),
+                      "ammo": ("Ammo", "Weapon")}
+"""Labels-buffer ``object_category`` values behind each feature."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    cfg: str
+    """A config shipped with vizdoom (by file name) or a path."""
+    actions: tuple[tuple[str, ...], ...]
+    reward_scale: float = 1.0
+    deathmatch: bool = False
+    navigation: bool = False
+    """Whether ``model.navigation=auto`` turns the navigation network on."""
+    episode_timeout: int = 0
+    """Tics (0: the cfg's own)."""
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def buttons(self) -> list[str]:
+        seen: list[str] = []
+        for combo in self.actions:
+            seen += [b for b in combo if b not in seen]
+        return seen
+
+    @property
+    def nav_actions(self) -> list[int]:
+        """Indices of the actions the navigation network may take (no firing)."""
+        return [i for i, combo in enumerate(self.actions) if A not in combo]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "basic": Scenario("basic", "basic.cfg", ((ML,), (MR,), (A,)), reward_scale=0.01),
+    "defend_the_center": Scenario("defend_the_center", "defend_the_center.cfg",
+                                  ((L,), (R,), (A,)), reward_scale=1.0),
+    "health_gathering": Scenario("health_gathering", "health_gathering.cfg",
+                                 ((F,), (L,), (R,), (F, L), (F, R)), reward_scale=0.01),
+    "deathmatch": Scenario(
+        "deathmatch", "multi.cfg",
+        ((F,), (B,), (L,), (R,), (ML,), (MR,), (F, L), (F, R), (A,), (F, A), (L, A), (R, A)),
+        reward_scale=1.0, deathmatch=True, navigation=True,
+        extra_args=("-host 1 -deathmatch +sv_forcerespawn 1 +sv_noautoaim 1 "
+                    "+sv_respawnprotect 1 +sv_spawnfarthest 1 +sv_nocrouch 1",)),
+}
+
+
+def scenario(name: str) -> Scenario:
+    """The scenario called ``name``; a ``.cfg`` path makes a single-player scenario that uses
+    that config's own buttons, one action per button."""
+    if name in SCENARIOS:
+        return SCENARIOS[name]
+    if name.endswith(".cfg"):
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"{name}: scenario config not found")
+        buttons = _cfg_buttons(path)
+        if not buttons:
+            raise UserError(f"{name}: no available_buttons in this config")
+        return Scenario(path.stem, str(path.resolve()), tuple((b,) for b in buttons))
+    raise UserError(f"unknown scenario '{name}' (available: {', '.join(SCENARIOS)}, "
+                    "or a .cfg file)")
+
+
+def _cfg_buttons(path: Path) -> list[str]:
+    text = path.read_text(errors="replace")
+    start = text.find("available_buttons")
+    if start < 0:
+        return []
+    body = text[text.find("{", start) + 1:text.find("}", start)]
+    return [w.strip().upper() for w in body.split() if w.strip() and not w.startswith("#")]

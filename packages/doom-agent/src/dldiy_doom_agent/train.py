@@ -1,0 +1,145 @@
+"""Training: the Arnold model, its target network and actors on the core Trainer.
+
+The run folder is self-describing: ``checkpoint.safetensors`` holds the resolved config, the
+weights, the RMSProp state, the target network, the actors' counters, RNG and replay position
+(and the replay memory itself with ``rl.save_replay=true``). ``--resume`` restores all of it;
+the games restart new episodes (a ViZDoom game cannot be checkpointed), so without the saved
+replay the memory refills for ``rl.learning_starts`` steps first.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import torch
+
+from dldiy_core import (
+    CheckpointError,
+    ConfigError,
+    Hook,
+    Trainer,
+    UserError,
+    from_dict,
+    load_checkpoint,
+    load_module_state,
+    seed_everything,
+    to_dict,
+)
+
+from .actors import Actors
+from .config import DoomConfig
+from .evaluate import play
+from .loss import ArnoldLoss
+from .models import Arnold
+from .scenarios import FEATURES, Scenario, scenario
+
+log = logging.getLogger(__name__)
+
+
+def navigation_on(cfg: DoomConfig, sc: Scenario) -> bool:
+    on = sc.navigation if cfg.model.navigation == "auto" else cfg.model.navigation == "on"
+    if on and not cfg.model.game_features:
+        raise ConfigError("model.navigation needs model.game_features=true (the switch between "
+                          "the networks is the predicted enemy feature)")
+    if on and not sc.nav_actions:
+        raise ConfigError(f"scenario {sc.name}: no non-firing action for the navigation network")
+    return on
+
+
+def screen_shape(cfg: DoomConfig) -> tuple[int, int, int]:
+    return (1 if cfg.env.grey else 3, cfg.env.height, cfg.env.width)
+
+
+def build_model(cfg: DoomConfig) -> Arnold:
+    sc = scenario(cfg.env.scenario)
+    c, h, w = screen_shape(cfg)
+    nav = sc.nav_actions if navigation_on(cfg, sc) else None
+    return Arnold(c, h, w, len(sc.actions), nav, hidden=cfg.model.lstm,
+                  n_features=len(FEATURES), game_features=cfg.model.game_features,
+                  variables=cfg.model.variables)
+
+
+class ActorLog(Hook):
+    """Logs the actors' episodes (``kind: actor`` in metrics.jsonl) with every train record."""
+
+    def __init__(self, actors: Actors, cfg: DoomConfig):
+        self.actors, self.cfg = actors, cfg
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.actors.target.to(trainer.device)
+
+    def on_step_end(self, trainer: Trainer, logged: dict[str, float] | None) -> None:
+        if logged is not None:
+            trainer.log_metrics(self.actors.pop_stats(), kind="actor")
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        self.actors.close()
+
+
+def evaluation(cfg: DoomConfig):
+    """``valid(trainer)`` for the Trainer: evaluation episodes at ``eval.epsilon``."""
+    def valid(trainer: Trainer) -> dict[str, float]:
+        result = play(trainer.model, cfg, cfg.eval.episodes, cfg.eval.epsilon,
+                      seed=10_000 + trainer.state.step)
+        return result.summary()
+
+    return valid
+
+
+def train(cfg: DoomConfig, out: str | Path | None, resume: bool = False,
+          force: bool = False) -> Trainer:
+    """Train an agent into the run folder ``out``; returns the Trainer (history, model)."""
+    if cfg.rl.burn_in >= cfg.rl.seq_len:
+        raise ConfigError(f"rl.burn_in={cfg.rl.burn_in} must be below rl.seq_len="
+                          f"{cfg.rl.seq_len} (the loss uses the steps after the warm-up)")
+    if cfg.rl.actors < 1:
+        raise ConfigError(f"rl.actors={cfg.rl.actors} (must be >= 1)")
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg)
+    target = copy.deepcopy(model).requires_grad_(False)
+    sc = scenario(cfg.env.scenario)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.rl.lr, alpha=cfg.rl.rmsprop_alpha,
+                                    eps=1e-5)
+    actors = Actors(cfg, model, target, screen_shape(cfg))
+    nav = sc.nav_actions if model.navigation is not None else None
+    loss = ArnoldLoss(target, cfg, nav, len(sc.actions))
+    trainer = Trainer(model, optimizer, loss, cfg.train, out, run_config=to_dict(cfg),
+                      hooks=[ActorLog(actors, cfg)],
+                      stateful={"actors": actors, "target": target})
+    try:
+        valid = evaluation(cfg) if cfg.train.eval_every else None
+        trainer.fit(actors, valid=valid, resume=resume, force=force)
+    finally:
+        actors.close()
+    return trainer
+
+
+def load_agent(path: str | Path, scenario_name: str | None = None
+               ) -> tuple[DoomConfig, Arnold]:
+    """The config and network of a run folder or checkpoint file; ``scenario_name`` plays it
+    on another scenario (the action sets must match)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.safetensors"
+    state = load_checkpoint(path)
+    try:
+        cfg = from_dict(DoomConfig, state["config"])
+    except (KeyError, UserError) as e:
+        raise CheckpointError(f"{path}: not a doom-agent checkpoint ({e})") from None
+    if scenario_name:
+        trained = scenario(cfg.env.scenario)
+        other = scenario(scenario_name)
+        if len(other.actions) != len(trained.actions):
+            raise CheckpointError(
+                f"{path}: made for another action space ({trained.name}: "
+                f"{len(trained.actions)} actions, {other.name}: {len(other.actions)})")
+        cfg.env.scenario = scenario_name
+    model = build_model(cfg)
+    n_actions = state.get("model", {}).get("action.q.weight")
+    if n_actions is not None and n_actions.shape[0] != model.action.q.out_features:
+        raise CheckpointError(f"{path}: made for another action space ({n_actions.shape[0]} "
+                              f"actions, {cfg.env.scenario} has {model.action.q.out_features})")
+    load_module_state(model, state["model"], path)
+    return cfg, model.eval()

@@ -1,0 +1,102 @@
+"""The environment layer on real headless ViZDoom games (a few seconds each)."""
+
+import numpy as np
+import pytest
+
+from dldiy_doom_agent.config import EnvConfig, ShapingConfig
+from dldiy_doom_agent.env import make_env, make_vector_env
+from dldiy_doom_agent.features import game_features
+from dldiy_doom_agent.shaping import Vars, events, navigation_reward, shaped_reward
+
+
+def test_basic_shapes_features_and_reward():
+    env = make_env(EnvConfig(scenario="basic"))
+    obs, info = env.reset(seed=3)
+    assert obs["screen"].shape == (3, 60, 108) and obs["screen"].dtype == np.uint8
+    assert obs["variables"].shape == (2,) and obs["variables"][0] == pytest.approx(1.0)
+    assert env.observation_space.contains(obs)
+    # basic: one monster straight ahead, nothing to pick up
+    assert info["features"].tolist() == [1, 0, 0]
+    assert env.render().shape == (144, 256, 3)
+    obs, reward, done, trunc, info = env.step(0)  # move left: the living reward -1 per tic
+    assert reward == pytest.approx(-0.01 * 4) and not done and not trunc
+    assert info["ep_return"] == -4 and info["ep_tics"] == 4
+    for _ in range(200):
+        _, _, done, _, info = env.step(0)
+        if done:
+            break
+    assert done and info["ep_tics"] == 300  # the episode timeout, in tics
+    env.close()
+
+
+def test_grey_and_size():
+    env = make_env(EnvConfig(scenario="defend_the_center", grey=True, width=84, height=48))
+    obs, info = env.reset(seed=0)
+    assert obs["screen"].shape == (1, 48, 84)
+    assert obs["variables"][1] > 0  # ammo
+    env.close()
+
+
+def test_health_gathering_sees_medikits():
+    env = make_env(EnvConfig(scenario="health_gathering"))
+    seen = np.zeros(3)
+    env.reset(seed=1)
+    for _ in range(30):
+        _, _, done, _, info = env.step(0)
+        seen += info["features"]
+    assert seen[1] > 0 and seen[0] == 0  # health items, never an enemy
+    env.close()
+
+
+def test_deathmatch_against_bots():
+    env = make_env(EnvConfig(scenario="deathmatch", bots=2, timelimit_min=0.05))
+    obs, info = env.reset(seed=0)
+    assert env.action_space.n == 12
+    steps, done = 0, False
+    while not done:
+        _, _, done, _, info = env.step(env.action_space.sample())
+        steps += 1
+    assert 0.05 * 60 * 35 / 4 - 2 <= steps <= 0.05 * 60 * 35 / 4 + 2  # timelimit, frame skip 4
+    env.close()
+
+
+def test_vector_env_resets_in_the_same_step():
+    venv = make_vector_env(EnvConfig(scenario="basic"), 2)
+    venv.reset(seed=0)
+    for _ in range(100):
+        obs, reward, term, trunc, info = venv.step(np.array([0, 1]))  # never fire: timeouts
+        if term.any():
+            break
+    assert term.all()
+    assert info["final_info"]["ep_tics"].tolist() == [300, 300]
+    assert info["ep_tics"].tolist() == [0, 0]  # already the next episode
+    venv.close()
+
+
+class _Label:
+    def __init__(self, category, w, h):
+        self.object_category, self.width, self.height = category, w, h
+
+
+def test_game_features_from_labels():
+    labels = [_Label("Self", 20, 20), _Label("Player", 5, 5), _Label("Ammo", 2, 2),
+              _Label("Health", 1, 1)]
+    assert game_features(labels, min_pixels=12).tolist() == [1, 0, 0]
+    assert game_features(labels, min_pixels=1).tolist() == [1, 1, 1]
+    assert game_features([_Label("Self", 50, 50)]).tolist() == [0, 0, 0]
+
+
+def test_shaping_from_variable_deltas():
+    cfg = ShapingConfig(enabled=True)
+    prev = Vars(health=100, armor=0, ammo=50, kills=0, frags=2, x=0, y=0)
+    cur = Vars(health=80, armor=0, ammo=49, kills=0, frags=3, x=3, y=4)
+    e = events(prev, cur, deathmatch=True)
+    assert (e.kills, e.suicides, e.injuries, e.shots, e.pickups, e.distance) == \
+        (1, 0, 1, 1, 0, 5.0)
+    assert shaped_reward(e, False, cfg) == pytest.approx(5 - 1 - 0.2)
+    assert navigation_reward(e, False, cfg) == pytest.approx(5 * cfg.nav_distance)
+    suicide = events(cur, Vars(health=0, ammo=49, frags=2), deathmatch=True)
+    assert suicide.suicides == 1
+    assert shaped_reward(suicide, True, cfg) == pytest.approx(-5 - 5 - 1)
+    pickup = events(Vars(health=50, ammo=10), Vars(health=75, ammo=30), deathmatch=False)
+    assert pickup.pickups == 2 and shaped_reward(pickup, False, cfg) == pytest.approx(2)
