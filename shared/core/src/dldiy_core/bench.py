@@ -8,7 +8,6 @@ alike; the overhead is the median of the per-pair time ratios.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .errors import ArgumentParser
-from .io import atomic_write_text
+from .results import emit_results
 from .toy import mlp, mse_loss, planted_regression
 from .trainer import TrainConfig, Trainer
 
@@ -90,9 +89,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
         p.error("--steps and --repeats must be at least 1")
-    result = run(args.steps, args.repeats)
-    text = json.dumps(result, indent=2)
-    if args.json:
-        atomic_write_text(args.json, text + "\n")
-    print(text)
+    emit_results(run(args.steps, args.repeats), args.json)
     return 0
