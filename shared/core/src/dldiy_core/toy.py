@@ -10,6 +10,7 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
@@ -17,18 +18,23 @@ from torch import nn
 from .config import add_config_args, config_from_args, to_dict
 from .data import TensorData
 from .device import seed_everything
+from .progress import setup_logging
 from .trainer import Hook, TrainConfig, Trainer
 
 
 @dataclass
 class ToyConfig:
     n: int = 4096
+    n_valid: int = 0
+    """Held-out points of the same regression, scored by validation (0: none)."""
     d_in: int = 32
     hidden: int = 64
     d_out: int = 4
     noise: float = 0.05
     lr: float = 1e-2
     dropout: float = 0.0
+    schedule: Literal["step", "epoch", "plateau"] = "step"
+    """LR decay: x0.9 every 50 steps, x0.5 every epoch, or x0.5 on a validation plateau."""
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=64, epochs=2))
 
 
@@ -66,15 +72,22 @@ class Delay(Hook):
         time.sleep(self.seconds)
 
 
-def build(cfg: ToyConfig, out: str | None) -> tuple[Trainer, TensorData]:
+def build(cfg: ToyConfig, out: str | None) -> tuple[Trainer, TensorData, TensorData | None]:
+    """The trainer, the training set and the validation set (None when ``n_valid`` is 0)."""
     seed_everything(cfg.train.seed)
-    data = planted_regression(cfg.n, cfg.d_in, cfg.d_out, cfg.noise, seed=1234)
+    full = planted_regression(cfg.n + cfg.n_valid, cfg.d_in, cfg.d_out, cfg.noise, seed=1234)
+    data = TensorData(*(t[:cfg.n] for t in full.tensors)) if cfg.n_valid else full
+    valid = TensorData(*(t[cfg.n:] for t in full.tensors)) if cfg.n_valid else None
     model = mlp(cfg.d_in, cfg.hidden, cfg.d_out, cfg.dropout)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.9)
+    lr = torch.optim.lr_scheduler
+    sched = {"step": lambda: lr.StepLR(opt, step_size=50, gamma=0.9),
+             "epoch": lambda: lr.StepLR(opt, step_size=1, gamma=0.5),
+             "plateau": lambda: lr.ReduceLROnPlateau(opt, factor=0.5, patience=0)}[cfg.schedule]()
     trainer = Trainer(model, opt, mse_loss, cfg.train, out, scheduler=sched,
+                      scheduler_every="epoch" if cfg.schedule == "epoch" else None,
                       run_config=to_dict(cfg))
-    return trainer, data
+    return trainer, data, valid
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,14 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--force", action="store_true", help="replace a run that --out holds")
     p.add_argument("--step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     add_config_args(p, PRESETS, "default")
     args = p.parse_args(argv)
+    setup_logging()
     cfg = config_from_args(ToyConfig, PRESETS, args)
-    trainer, data = build(cfg, args.out)
+    trainer, data, valid = build(cfg, args.out)
     if args.step_delay:
         trainer.hooks.append(Delay(args.step_delay))
-    history = trainer.fit(data, resume=args.resume)
+    history = trainer.fit(data, valid, resume=args.resume, force=args.force)
     if trainer.rank == 0:
         losses = [h["loss"] for h in history if h["kind"] == "train"] or [float("nan")]
         print(f"trained {trainer.state.step} steps; last loss {losses[-1]:.5f}; "
