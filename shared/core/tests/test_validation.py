@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
-from dldiy_core import Diverged, TrainConfig, Trainer, load_weights
+from dldiy_core import TrainConfig, Trainer
 from dldiy_core.checkpoint import CheckpointError, load_checkpoint
 from dldiy_core.config import resolve
 from dldiy_core.toy import PRESETS, ToyConfig, build, mlp, mse_loss, planted_regression
+from dldiy_core.trainer import Diverged, load_weights
 
 
 def toy(out, *sets):
