@@ -73,5 +73,5 @@ def test_parse_set_nests():
 
 
 def test_a_folder_as_config_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    with pytest.raises(ConfigError, match="is a folder, expected a file"):
         resolve(Cfg, PRESETS, None, tmp_path)

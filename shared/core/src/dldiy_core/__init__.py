@@ -6,10 +6,12 @@ checkpoints, dataclass configs on the command line, run reports, and test helper
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
-from .cli import Commands, emit_json
+from .cli import Commands, add_output_args, emit_json
 from .config import (
     ConfigError,
     add_config_args,
+    bounded,
+    check_config,
     config_from_args,
     from_dict,
     resolve,
@@ -19,8 +21,25 @@ from .config import (
 from .data import BatchSource, DatasetBatches, TensorData
 from .device import seed_everything, select_device
 from .distributed import all_reduce_mean, barrier, broadcast, is_main, rank, world_size
-from .errors import ArgumentParser, UserError, run_main
-from .io import atomic_path, atomic_write_bytes, atomic_write_text, data_cache
+from .errors import ArgumentParser, UserError, os_error, run_main
+from .guard import (
+    RUN_MARKERS,
+    add_run_marker,
+    check_outputs,
+    holds_run,
+    make_dir,
+    prepare_out_dir,
+    prepare_out_file,
+)
+from .io import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_input,
+    data_cache,
+    open_input,
+    read_input,
+)
 from .progress import progress, setup_logging
 from .report import Report, new_figure, write_wav
 from .results import emit_results, read_results, write_results
@@ -38,4 +57,8 @@ __all__ = [
     "is_main", "load_checkpoint", "load_module_state", "new_figure", "progress", "rank", "resolve",
     "run_main", "save_checkpoint", "save_config", "seed_everything", "select_device",
     "setup_logging", "to_dict", "world_size", "write_wav",
+    # reliability: outputs never replace inputs or runs, OS errors and bad settings as one line
+    "RUN_MARKERS", "add_output_args", "add_run_marker", "bounded", "check_config", "check_input",
+    "check_outputs", "holds_run", "make_dir", "open_input", "os_error", "prepare_out_dir",
+    "prepare_out_file", "read_input",
 ]

@@ -1,7 +1,9 @@
-"""Command-line plumbing every package CLI shares: subcommands, logging, JSON output."""
+"""Command-line plumbing every package CLI shares: subcommands, logging, JSON output, and the
+output flags (:func:`add_output_args`: ``--out`` with ``--force``, optionally ``--resume``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +55,25 @@ class Commands:
     def main(self, argv: Sequence[str] | None = None) -> int:
         """Parse and run; bad input is one line on stderr and exit code 2."""
         return run_main(self._run, argv)
+
+
+def add_output_args(parser: argparse.ArgumentParser, *, flag: str = "--out",
+                    help: str = "output folder", required: bool = True,
+                    resume: bool = False) -> None:
+    """Add ``--out`` (``flag``), ``--force`` and, with ``resume=True``, ``--resume`` (exclusive).
+
+    The command then checks its outputs with :func:`~dldiy_core.guard.prepare_out_dir` /
+    :func:`~dldiy_core.guard.prepare_out_file` (``force=args.force``, ``resume=args.resume``):
+    an output never replaces an input (even with ``--force``) and a run only with ``--force``.
+    """
+    parser.add_argument(flag, required=required, help=help)
+    group = parser.add_mutually_exclusive_group()
+    if resume:
+        group.add_argument("--resume", action="store_true",
+                           help=f"continue the run in {flag.lstrip('-').upper()}")
+    group.add_argument("--force", action="store_true",
+                       help="replace a run (or a file of one) already there; inputs are never "
+                            "replaced")
 
 
 def emit_json(data: Mapping[str, Any], path: str | None = None) -> None:

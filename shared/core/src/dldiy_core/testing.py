@@ -1,25 +1,48 @@
-"""Test helpers every package reuses: CLI runners, the bad-input check, the kill-and-resume
-check, and tiny fixtures."""
+"""Test helpers every package reuses: CLI runners, the bad-input checks, the config-bounds walk,
+the kill-and-resume check, and tiny fixtures.
+
+Bad input (a package's ``tests/test_bad_input.py``)::
+
+    from dldiy_core.testing import assert_bad_input, assert_config_bounds, corrupted_bytes
+
+    def test_config_bounds():
+        assert_config_bounds(MuseConfig, PRESETS)     # every numeric field declares a range
+
+    def test_output_over_input(tmp_path):
+        src = write_small_vec(tmp_path / "src.vec")
+        assert_bad_input(main, ["export", "--src", src, "--out", src], "src.vec",
+                         inputs=[src])                # exit 2, one line, src unchanged
+
+    @given(corrupted_bytes(VALID_VEC))                # property: any damage is refused cleanly
+    def test_reader(blob): ...                        # with reads_or_refuses(read_vec, path)
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import io
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
-from .errors import run_main
+from .config import ConfigError, field_bounds, resolve
+from .errors import UserError, run_main
 from .trainer import CHECKPOINT, METRICS
 
 
@@ -57,6 +80,189 @@ def assert_user_error(result: CliResult, *fragments: str) -> None:
     assert len(lines) == 1, f"expected one error line, got {lines}"
     for frag in fragments:
         assert frag in lines[0], f"{frag!r} not in {lines[0]!r}"
+
+
+def snapshot(paths: Iterable[str | Path]) -> dict[str, str]:
+    """SHA-256 of every file in ``paths`` (files, or folders walked recursively), keyed by path;
+    compare two snapshots to prove that nothing was changed, added or removed."""
+    out: dict[str, str] = {}
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if not f.is_dir():
+                    out[str(f)] = _digest(f)
+        else:
+            out[str(p)] = _digest(p)
+    return out
+
+
+def _digest(path: Path) -> str:
+    if not path.exists():
+        return "missing"
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+
+
+def _temp_files(folders: Iterable[Path]) -> list[str]:
+    found = []
+    for folder in folders:
+        if folder.is_dir():
+            found += [str(p) for p in folder.rglob(".*.tmp-*")]
+            found += [str(p) for p in folder.rglob(".dldiy-write-test-*")]
+    return found
+
+
+def assert_bad_input(main: Callable[[Sequence[str] | None], int | None] | str,
+                     argv: Sequence[str], *fragments: str, inputs: Iterable[str | Path] = (),
+                     absent: Iterable[str | Path] = (),
+                     env: dict[str, str] | None = None) -> CliResult:
+    """Run one bad-input case of a CLI and check the whole contract:
+
+    exit code 2, exactly one line on stderr containing every fragment (the file or setting at
+    fault: give at least one), no traceback, every file of ``inputs`` (files or folders)
+    byte-identical afterwards, nothing at the ``absent`` paths (outputs that must not appear), and
+    no temporary file left beside them. ``main``: a package's ``main`` (run in-process) or a
+    module name (``python -m`` in a subprocess, with ``env``).
+    """
+    assert fragments, "name the file or setting the error line must mention"
+    inputs, absent = [Path(p) for p in inputs], [Path(p) for p in absent]
+    before = snapshot(inputs)
+    leftovers = set(_temp_files(inputs + [p.parent for p in absent]))
+    result = run_cli(main, argv) if callable(main) else run_module(main, argv, env=env)
+    assert_user_error(result, *fragments)
+    new = set(_temp_files(inputs + [p.parent for p in absent])) - leftovers
+    assert not new, f"refused command left temporary files: {sorted(new)}"
+    after = snapshot(inputs)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, f"inputs changed by a refused command: {changed}"
+    present = [str(p) for p in absent if p.exists() or p.is_symlink()]
+    assert not present, f"refused command left outputs: {present}"
+    return result
+
+
+def _numeric(tp: Any) -> type | None:
+    """int or float if annotation ``tp`` holds numbers (also optional, list or tuple of them)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp in (int, float):
+        return tp
+    if origin in (list, tuple, typing.Union, types.UnionType):
+        kinds = {_numeric(a) for a in args if a is not type(None) and a is not Ellipsis}
+        kinds.discard(None)
+        return float if float in kinds else (int if kinds else None)
+    return None
+
+
+def config_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field, Any]]:
+    """Every leaf field of config class ``cls`` (nested sections walked): ``(key, field, type)``."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        key, tp = f"{prefix}.{f.name}" if prefix else f.name, hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out += config_fields(tp, key)
+        else:
+            out.append((key, f, tp))
+    return out
+
+
+def _out_of_range(bounds: Any, kind: type) -> list[float]:
+    """Values just outside each declared bound, and the non-finite ones a float refuses."""
+    values: list[float] = []
+    if bounds.ge is not None:
+        values.append(math.nextafter(bounds.ge, -math.inf) if kind is float
+                      else math.ceil(bounds.ge) - 1)
+    if bounds.gt is not None:
+        values.append(bounds.gt if kind is float else math.floor(bounds.gt))
+    if bounds.le is not None:
+        values.append(math.nextafter(bounds.le, math.inf) if kind is float
+                      else math.floor(bounds.le) + 1)
+    if bounds.lt is not None:
+        values.append(bounds.lt if kind is float else math.ceil(bounds.lt))
+    if kind is float and bounds.finite:
+        values += [math.nan, math.inf, -math.inf]
+    return values
+
+
+def assert_config_bounds(cls: type, presets: Mapping[str, Mapping] | None = None) -> int:
+    """Walk every setting of config class ``cls`` (nested sections too) and check its range.
+
+    - every numeric field (int, float, optional or list of them) declares its range with
+      :func:`~dldiy_core.config.bounded`, so a package cannot forget one;
+    - the defaults and every preset are within range;
+    - for each declared bound, the value just outside it (below ``ge``, ``gt`` itself, above
+      ``le``, ``lt`` itself) and, for floats, NaN and +-inf, given as ``--set key=value``, raise
+      a :class:`~dldiy_core.config.ConfigError` that names the key.
+
+    Returns the number of out-of-range cases checked.
+    """
+    presets = presets or {}
+    resolve(cls, presets)
+    for name in presets:
+        resolve(cls, presets, name)
+    undeclared = [key for key, f, tp in config_fields(cls)
+                  if _numeric(tp) and field_bounds(f) is None]
+    assert not undeclared, (f"{cls.__name__}: numeric settings without a declared range "
+                            f"(use dldiy_core.bounded): {', '.join(undeclared)}")
+    cases = 0
+    for key, f, tp in config_fields(cls):
+        kind, bounds = _numeric(tp), field_bounds(f)
+        if kind is None or bounds is None:
+            continue
+        many = typing.get_origin(tp) in (list, tuple) or tp in (list, tuple)
+        for v in _out_of_range(bounds, kind):
+            text = repr(float(v)) if kind is float else str(int(v))  # repr: exact, "nan", "inf"
+            expr = f"{key}=[{text}]" if many and math.isfinite(v) else f"{key}={text}"
+            try:
+                resolve(cls, presets, None, None, [expr])
+            except ConfigError as e:
+                assert f"'{key}'" in str(e) or f"{key}=" in str(e), \
+                    f"--set {expr}: the error does not name the key: {e}"
+            else:
+                raise AssertionError(f"--set {expr} was accepted (declared {bounds.describe()})")
+            cases += 1
+    return cases
+
+
+def corrupted_bytes(data: bytes) -> Any:
+    """A hypothesis strategy of damaged copies of a valid file's bytes ``data``: truncated,
+    a byte flipped, bytes overwritten, junk appended, emptied. Needs ``hypothesis``."""
+    from hypothesis import strategies as st
+
+    n = len(data)
+    if n == 0:
+        return st.binary(max_size=64)
+
+    def flip(t: tuple[int, int]) -> bytes:
+        i, mask = t
+        return data[:i] + bytes([data[i] ^ mask]) + data[i + 1:]
+
+    def overwrite(t: tuple[int, bytes]) -> bytes:
+        i, junk = t
+        return data[:i] + junk + data[i + len(junk):]
+
+    return st.one_of(
+        st.integers(0, n - 1).map(lambda k: data[:k]),
+        st.tuples(st.integers(0, n - 1), st.integers(1, 255)).map(flip),
+        st.tuples(st.integers(0, n - 1), st.binary(min_size=1, max_size=16)).map(overwrite),
+        st.binary(min_size=1, max_size=64).map(lambda junk: data + junk),
+    )
+
+
+def reads_or_refuses(read: Callable[..., Any], path: str | Path, *args: Any,
+                     **kwargs: Any) -> Any:
+    """Call ``read(path, ...)``: the result if it reads, None if it refuses with a one-line
+    :class:`~dldiy_core.errors.UserError` naming the file; any other exception fails the test."""
+    try:
+        return read(path, *args, **kwargs)
+    except UserError as e:
+        text = str(e)
+        assert "\n" not in text, f"multi-line error: {text!r}"
+        assert Path(path).name in text, f"error does not name {Path(path).name}: {text!r}"
+        return None
 
 
 def list_files(folder: str | Path) -> set[str]:
