@@ -53,7 +53,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = config_from_args(SingConfig, PRESETS, args)
-    emit_json(run_bench(cfg, repeats=args.repeats), args.json)
+    emit_json(run_bench(cfg, repeats=args.repeats, run=args.run), args.json)
     return 0
 
 
@@ -94,6 +94,8 @@ def commands() -> Commands:
     c = cli.add("bench", cmd_bench, "generation speed (paper and preset sizes, bf16 vs fp32)")
     c.add_argument("--json", help="write the figures here")
     c.add_argument("--repeats", type=int, default=3)
+    c.add_argument("--run", help="a trained run: also measure the spectral loss change of its "
+                   "bf16 generations")
     c = cli.add("demo", cmd_demo, "render a small corpus, train or load a model, generate "
                 "notes, write a report", default_preset="quick")
     c.add_argument("--out", default="reports/sing", help="report folder")

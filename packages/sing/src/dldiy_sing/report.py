@@ -1,0 +1,118 @@
+"""``dldiy-sing demo``: a small corpus, a small model (trained here with the quick preset, or a
+run you trained), generated notes and the report page (table, loss curves per stage, target vs
+generated spectrograms, audio players)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dldiy_core import Report, UserError, new_figure
+
+from .config import SingConfig
+from .evaluate import evaluate_run, load_run, pitch_shift
+from .generate import synthesize
+from .nsynth import SAMPLE_RATE, NSynth
+from .render import build_corpus
+from .spectral import log_power
+from .train import CHECKPOINT, STAGES, train
+
+log = logging.getLogger(__name__)
+
+
+def stage_curves(run: Path) -> dict[str, dict[str, tuple[list, list]]]:
+    """Per stage: train loss and validation spectral loss against steps."""
+    out = {}
+    for stage in STAGES:
+        path = run / stage / "metrics.jsonl"
+        if not path.is_file():
+            continue
+        recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        tr = [(r["step"], r["loss"]) for r in recs if r["kind"] == "train" and "loss" in r]
+        va = [(r["step"], r["valid_loss"]) for r in recs if r["kind"] == "valid"]
+        out[stage] = {"train": tuple(map(list, zip(*tr, strict=True))) if tr else ([], []),
+                      "valid (spectral)": tuple(map(list, zip(*va, strict=True)))
+                      if va else ([], [])}
+    return out
+
+
+def spectrogram_figure(target: np.ndarray, generated: np.ndarray, baseline: np.ndarray | None,
+                       title: str):
+    """Log power spectrograms (eq. 2's representation) side by side."""
+    panels = [("target", target), ("SING", generated)] + (
+        [("nearest neighbour", baseline)] if baseline is not None else [])
+    fig, axes = new_figure(4.0 * len(panels), 3.2, cols=len(panels))
+    for ax, (name, wav) in zip(np.atleast_1d(axes), panels, strict=True):
+        spec = log_power(torch.from_numpy(wav)[None])[0].numpy()
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma",
+                  extent=(0, len(wav) / SAMPLE_RATE, 0, SAMPLE_RATE / 2000))
+        ax.set(title=f"{name}", xlabel="s", ylabel="kHz")
+    fig.suptitle(title)
+    return fig
+
+
+def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False) -> Path:
+    if run is None:
+        run_dir = out / "run"
+        if force and run_dir.exists():
+            shutil.rmtree(run_dir)
+        done = (run_dir / "sing" / CHECKPOINT).is_file()
+        if not done:
+            started = any((run_dir / s / CHECKPOINT).is_file() for s in STAGES)
+            train(cfg, run_dir, resume=started)
+    else:
+        run_dir = Path(run)
+        if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
+            raise UserError(f"{out}: the report folder must not be inside the run {run_dir}")
+    scores = evaluate_run(run_dir)
+    model = load_run(run_dir)
+    corpus = NSynth(build_corpus(model.cfg.data))
+    d = model.cfg.data
+    split = corpus.split(d.split_seed, d.valid_ratio, d.test_ratio)
+
+    r = Report(out, "SING: notes from (instrument, pitch, velocity)")
+    test = scores.get("test", {})
+    r.headline("test spectral loss, SING", test.get("sing"))
+    r.headline("test, nearest-neighbour baseline", test.get("nearest_neighbour"))
+    r.headline("test, autoencoder", test.get("autoencoder"))
+    r.headline("training notes", scores["train"]["notes"])
+    r.text(f"Run {run_dir} (preset sizes: {model.cfg.model.channels} decoder channels, LSTM "
+           f"{model.cfg.model.layers} x {model.cfg.model.hidden}); corpus {corpus.folder.name}: "
+           f"{len(corpus)} notes of {len(corpus.instruments)} instruments rendered from "
+           f"{', '.join(d.soundfonts)}. Valid and test hold instrument-pitch pairs never seen in "
+           "training. Spectral loss = eq. 2 of the paper (L1 between log(1 + |STFT|^2)), mean "
+           "per note; lower is better.")
+    r.section("Spectral loss per split")
+    r.table(["split", "notes", "SING", "autoencoder", "nearest neighbour"],
+            [[s, scores[s]["notes"], scores[s]["sing"], scores[s].get("autoencoder"),
+              scores[s]["nearest_neighbour"]] for s in ("train", "valid", "test") if s in scores])
+    r.section("Training, per stage")
+    for stage, series in stage_curves(run_dir).items():
+        r.line_plot(f"loss_{stage}", {k: v for k, v in series.items() if v[0]},
+                    xlabel="step", ylabel="loss", caption=f"stage {stage}")
+    r.section("Test notes: target, SING, nearest-neighbour baseline")
+    from .evaluate import nearest_neighbour
+
+    picks = split["test"][np.linspace(0, len(split["test"]) - 1, min(4, len(split["test"])))
+                          .astype(int)] if len(split["test"]) else np.array([], int)
+    src, shift = nearest_neighbour(corpus, split["train"], picks)
+    notes = [(corpus.notes[i].instrument, corpus.notes[i].pitch, corpus.notes[i].velocity)
+             for i in picks]
+    generated = synthesize(model, notes) if notes else []
+    for k, i in enumerate(picks):
+        n = corpus.notes[i]
+        target = corpus.audio(int(i))
+        base = pitch_shift(corpus.audio(int(src[k])), shift[k]) if src[k] >= 0 else None
+        r.figure(f"spec_{n.name}", spectrogram_figure(target, generated[k], base, n.name),
+                 caption=f"{n.name}: log power spectrograms")
+        r.audio(f"target_{n.name}", target, SAMPLE_RATE, caption=f"{n.name} (rendered)")
+        r.audio(f"sing_{n.name}", generated[k], SAMPLE_RATE, caption=f"{n.name} (SING)")
+        if base is not None:
+            r.audio(f"nn_{n.name}", base, SAMPLE_RATE,
+                    caption=f"{n.name} (nearest neighbour, {shift[k]:+.0f} semitones)")
+    return r.write()
