@@ -195,7 +195,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.stop = False
         """Set to True (e.g. by a hook) to end :meth:`fit` after the current step."""
-        self._sums: dict[str, Any] = {}
+        self._sums: dict[str, list[Any]] = {}
+        """Per-step figures of the unlogged window (summed when logged or saved)."""
         self._window = 0
         self._valid: Any = None
         self._total = 0
@@ -224,7 +225,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "trainer": {**dataclasses.asdict(self.state), "window": self._window,
-                        "sums": {k: float(v) for k, v in self._sums.items()}},
+                        "sums": self._window_sums()},
             "rng": rngs,
             "stateful": {k: v.state_dict() for k, v in self.stateful.items()},
             "config": self.run_config,
@@ -232,8 +233,8 @@ class Trainer:
 
     def _check_finite(self) -> None:
         """Refuse to write NaN/inf: the last good checkpoint stays as it is."""
-        loss = self._sums.get("loss")
-        bad = loss is not None and not math.isfinite(float(loss))
+        loss = self._window_sums().get("loss")
+        bad = loss is not None and not math.isfinite(loss)
         if not bad:
             bad = not all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
         if bad:
@@ -293,7 +294,8 @@ class Trainer:
                 raise CheckpointError(f"{path}: does not fit the optimizer or state ({e})"
                                       ) from None
             t = dict(ck["trainer"])
-            self._window, self._sums = t.pop("window"), dict(t.pop("sums"))
+            self._window = t.pop("window")
+            self._sums = {k: [v] for k, v in t.pop("sums").items()}
             self.state = TrainState(**t)
             rngs = ck["rng"]
         except (KeyError, TypeError) as e:
@@ -335,8 +337,9 @@ class Trainer:
         return record
 
     def _flush_window(self) -> dict[str, float]:
-        keys = sorted(self._sums)
-        values = torch.tensor([float(self._sums[k]) for k in keys], dtype=torch.float64)
+        sums = self._window_sums()
+        keys = sorted(sums)
+        values = torch.tensor([sums[k] for k in keys], dtype=torch.float64)
         values = dist.all_reduce_mean(values) / max(self._window, 1)
         metrics = dict(zip(keys, values.tolist(), strict=True))
         if not math.isfinite(metrics.get("loss", 0.0)):
@@ -402,7 +405,7 @@ class Trainer:
             loss, metrics = self._call(self.loss_fn, self.forward, batch)
             scaled = loss / group if group > 1 else loss
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-        self._accumulate("loss", loss.detach() / group)
+        self._accumulate("loss", loss.detach() / group if group > 1 else loss.detach())
         for k, v in metrics.items():
             self._accumulate(k, (v.detach() if isinstance(v, torch.Tensor) else v) / group)
         if not last:
@@ -426,7 +429,11 @@ class Trainer:
         return True
 
     def _accumulate(self, key: str, value: Any) -> None:
-        self._sums[key] = self._sums[key] + value if key in self._sums else value
+        self._sums.setdefault(key, []).append(value)
+
+    def _window_sums(self) -> dict[str, float]:
+        return {k: float(torch.stack([torch.as_tensor(x, dtype=torch.float64) for x in v]).sum())
+                for k, v in self._sums.items()}
 
     def _source(self, data: Any, train: bool = True) -> BatchSource:
         if isinstance(data, BatchSource):
