@@ -8,11 +8,14 @@ the Trainer finds the environment torchrun sets and wraps the model in
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger(__name__)
 
 
 def world_size() -> int:
@@ -28,8 +31,9 @@ def is_main() -> bool:
 
 
 def init_distributed(device: torch.device) -> bool:
-    """Join the process group torchrun describes; False (and nothing done) for one process."""
-    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
+    """Join the process group torchrun describes (even of one process: the nccl/gloo path is
+    the same); False, and nothing done, outside torchrun."""
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return False
     if not dist.is_initialized():
         if device.type == "cuda":
@@ -38,6 +42,8 @@ def init_distributed(device: torch.device) -> bool:
         backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
         atexit.register(close)
+        log.info("joined the process group: rank %d of %d, backend %s", dist.get_rank(),
+                 dist.get_world_size(), backend)
     return True
 
 
