@@ -43,18 +43,20 @@ from .io import (
 from .progress import progress, setup_logging
 from .report import Report, new_figure, write_wav
 from .results import emit_results, read_results, write_results
-from .trainer import Hook, TrainConfig, Trainer, TrainState
+from .trainer import Diverged, Hook, TrainConfig, Trainer, TrainState, load_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentParser", "BatchSource", "CheckpointError", "Commands", "ConfigError",
-    "DatasetBatches", "Hook", "Report", "TensorData", "TrainConfig", "TrainState", "Trainer",
+    "DatasetBatches", "Diverged", "Hook", "Report", "TensorData", "TrainConfig", "TrainState",
+    "Trainer",
     "UserError", "add_config_args", "all_reduce_mean", "atomic_path", "atomic_write_bytes",
     "atomic_write_text", "barrier", "broadcast", "config_from_args", "data_cache", "emit_json",
     "emit_results", "read_results", "write_results",
     "from_dict",
-    "is_main", "load_checkpoint", "load_module_state", "new_figure", "progress", "rank", "resolve",
+    "is_main", "load_checkpoint", "load_module_state", "load_weights", "new_figure", "progress",
+    "rank", "resolve",
     "run_main", "save_checkpoint", "save_config", "seed_everything", "select_device",
     "setup_logging", "to_dict", "world_size", "write_wav",
     # reliability: outputs never replace inputs or runs, OS errors and bad settings as one line
