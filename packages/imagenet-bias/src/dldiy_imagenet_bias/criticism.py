@@ -88,24 +88,47 @@ def witness(K: torch.Tensor, prototypes: Sequence[int]) -> torch.Tensor:
 def select_criticisms(K: torch.Tensor, prototypes: Sequence[int], c: int,
                       regularise: bool = True) -> list[int]:
     """Greedy criticisms: the points of largest witness, with (``regularise``) the log-det
-    diversity term ``log det K[C, C]`` so criticisms do not all come from one corner."""
+    diversity term ``log det K[C, C]`` so criticisms do not all come from one corner.
+
+    The log-det gain of adding ``i`` is ``log(K_ii - k_iC K_CC^-1 k_Ci)`` (a Schur complement),
+    computed for every candidate at once."""
     n = K.shape[0]
-    pool = [i for i in range(n) if i not in set(prototypes)]
-    if not 0 <= c <= len(pool):
-        raise UserError(f"criticisms: {c} asked from {len(pool)} non-prototype images")
+    taken = torch.zeros(n, dtype=torch.bool)
+    taken[list(prototypes)] = True
+    if not 0 <= c <= int((~taken).sum()):
+        raise UserError(f"criticisms: {c} asked from {int((~taken).sum())} non-prototype images")
+    w = witness(K, prototypes)
+    diag = torch.diagonal(K)
+    chosen: list[int] = []
+    for _ in range(c):
+        score = w.clone()
+        if regularise:
+            if chosen:
+                kc = K[:, chosen]  # [n, |C|]
+                inv = torch.linalg.inv(K[chosen][:, chosen] + 1e-9 * torch.eye(
+                    len(chosen), dtype=K.dtype))
+                schur = diag - ((kc @ inv) * kc).sum(1)
+            else:
+                schur = diag.clone()
+            score = score + torch.log(schur.clamp_min(1e-12))
+        score[taken] = -math.inf
+        i = int(score.argmax())
+        chosen.append(i)
+        taken[i] = True
+    return chosen
+
+
+def brute_force_criticisms(K: torch.Tensor, prototypes: Sequence[int], c: int) -> list[int]:
+    """Exact greedy reference: each step scores ``w_i + log det K[C+i, C+i]`` directly."""
     w = witness(K, prototypes)
     chosen: list[int] = []
     for _ in range(c):
         best, best_val = -1, -math.inf
-        for i in pool:
-            if i in chosen:
+        for i in range(K.shape[0]):
+            if i in chosen or i in prototypes:
                 continue
-            val = float(w[i])
-            if regularise:
-                sub = K[chosen + [i]][:, chosen + [i]]
-                sign, logdet = torch.linalg.slogdet(sub + 1e-9 * torch.eye(len(sub),
-                                                                         dtype=sub.dtype))
-                val += float(logdet) if sign > 0 else -math.inf
+            sub = K[chosen + [i]][:, chosen + [i]]
+            val = float(w[i]) + float(torch.linalg.slogdet(sub)[1])
             if val > best_val:
                 best, best_val = i, val
         chosen.append(best)

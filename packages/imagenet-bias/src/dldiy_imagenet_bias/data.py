@@ -271,9 +271,14 @@ def apply_real_labels(images: ImageSet, path: str | Path) -> ImageSet:
 
 def load_image(path: str | Path):
     """A PIL RGB image; transparency is composited on white (clip-art is drawn for white)."""
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as im:
+    with warnings.catch_warnings():  # the size is checked below, before any decoding
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(path)
+    with im:
         if im.size[0] * im.size[1] > MAX_PIXELS:
             raise TooLarge(f"{im.size[0]}x{im.size[1]} pixels, above {MAX_PIXELS:,}")
         im.load()
@@ -316,7 +321,7 @@ def load_pixels(images: ImageSet, preprocess, cache: bool = True) -> tuple[torch
         xs.append((preprocess(img) * 255).round().to(torch.uint8))
         items.append(it)
     if skipped:
-        log.warning("%d unreadable images skipped (first: %s)", len(skipped), skipped[0][0])
+        log.warning("%d images skipped (first: %s: %s)", len(skipped), *skipped[0])
     if not xs:
         raise UserError(f"{images.name}: none of the {len(images.items)} images could be read")
     x = torch.stack(xs)
