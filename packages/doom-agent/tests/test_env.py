@@ -29,6 +29,19 @@ def test_basic_shapes_features_and_reward():
     env.close()
 
 
+def test_the_kill_that_ends_an_episode_counts():
+    env = make_env(EnvConfig(scenario="basic"))
+    kills = []
+    for seed in range(6):
+        env.reset(seed=seed)
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(2)  # fire: the monster is sometimes straight ahead
+        kills.append((info["ep_kills"], info["ep_return"] > 0))
+    env.close()
+    assert all(k == int(won) for k, won in kills) and any(won for _, won in kills)
+
+
 def test_grey_and_size():
     env = make_env(EnvConfig(scenario="defend_the_center", grey=True, width=84, height=48))
     obs, info = env.reset(seed=0)

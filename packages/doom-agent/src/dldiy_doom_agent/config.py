@@ -147,7 +147,7 @@ PRESETS: dict[str, dict] = {
                "target_every": 20, "lr": 5e-4, "seq_len": 4, "burn_in": 1,
                "env_steps_per_update": 2},
         "eval": {"episodes": 2},
-        "train": {"max_steps": 40, "batch_size": 4, "log_every": 10, "checkpoint_every": 20,
+        "train": {"max_steps": 20, "batch_size": 4, "log_every": 5, "checkpoint_every": 10,
                   "progress": False},
     },
 }

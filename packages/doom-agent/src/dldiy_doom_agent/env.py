@@ -108,8 +108,10 @@ class DoomEnv(gym.Env):
         self._features = np.zeros(len(FEATURES), np.uint8)
 
     # ---- engine state -> observation ---------------------------------------------------
-    def _read(self) -> tuple[Vars, float]:
-        v = self.game.get_state().game_variables
+    def _read(self, v: np.ndarray | None = None) -> tuple[Vars, float]:
+        """Game variables of the current state (``v``: values read another way)."""
+        if v is None:
+            v = self.game.get_state().game_variables
         ammo = float(np.sum(v[7:]))
         return Vars(health=float(v[0]), armor=float(v[1]), ammo=ammo, kills=float(v[3]),
                     frags=float(v[4]), x=float(v[5]), y=float(v[6])), float(v[2])
@@ -161,8 +163,10 @@ class DoomEnv(gym.Env):
         if not finished:
             self._observe()
             e = events(self._prev, self._cur, self.deathmatch)
-        else:
-            e = events(self._prev, self._prev, self.deathmatch)
+        else:  # no state after the last step: read the variables one by one (the kill
+            # that ends an episode counts)
+            last, _ = self._read(np.array([game.get_game_variable(g) for g in self._vars]))
+            e = events(self._prev, last, self.deathmatch)
         if died:
             e.distance = 0.0
             self._ep["deaths"] += 1

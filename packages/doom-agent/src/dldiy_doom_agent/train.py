@@ -30,6 +30,7 @@ from dldiy_core import (
 
 from .actors import Actors
 from .config import DoomConfig
+from .env import make_env
 from .evaluate import play
 from .loss import ArnoldLoss
 from .models import Arnold
@@ -96,6 +97,7 @@ def train(cfg: DoomConfig, out: str | Path | None, resume: bool = False,
                           f"{cfg.rl.seq_len} (the loss uses the steps after the warm-up)")
     if cfg.rl.actors < 1:
         raise ConfigError(f"rl.actors={cfg.rl.actors} (must be >= 1)")
+    make_env(cfg.env).close()  # config, WAD and settings checked before the run folder exists
     seed_everything(cfg.train.seed)
     model = build_model(cfg)
     target = copy.deepcopy(model).requires_grad_(False)

@@ -1,0 +1,122 @@
+"""The command line on tiny real runs: train, resume, checkpoint contents, eval, record, demo,
+bench."""
+
+import json
+
+import pytest
+
+from dldiy_core import load_checkpoint
+from dldiy_core.testing import run_cli
+from dldiy_doom_agent.cli import main
+
+TINY = ["--preset", "tiny", "--scenario", "basic", "--set", "env.width=84",
+        "--set", "env.height=48"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "basic"
+    result = run_cli(main, ["train", *TINY, "--out", str(out), "--set", "rl.actors=2"])
+    assert result.code == 0, result.err
+    return out
+
+
+def test_checkpoint_is_self_describing(run):
+    ck = load_checkpoint(run / "checkpoint.safetensors")
+    assert ck["config"]["env"]["scenario"] == "basic"
+    assert ck["trainer"]["step"] == 20
+    assert set(ck["stateful"]) == {"actors", "target"}
+    actors = ck["stateful"]["actors"]
+    assert actors["env_steps"] >= 64 and "data" not in actors["replay"]
+    assert "action.q.weight" in ck["stateful"]["target"]
+    assert ck["optimizer"]["state"]  # RMSProp's running averages
+    kinds = {json.loads(line)["kind"] for line in (run / "metrics.jsonl").read_text().splitlines()}
+    assert kinds == {"train", "actor"}
+
+
+def test_resume_continues_with_the_replay(tmp_path):
+    out = tmp_path / "r"
+    sets = [*TINY, "--set", "rl.save_replay=true", "--set", "train.max_steps=10"]
+    assert run_cli(main, ["train", *sets, "--out", str(out)]).code == 0
+    before = load_checkpoint(out / "checkpoint.safetensors")["stateful"]["actors"]
+    assert before["replay"]["data"]["screen"].shape[1:] == (2000, 3, 48, 84)
+    result = run_cli(main, ["train", *TINY, "--set", "rl.save_replay=true", "--out", str(out),
+                            "--resume", "--set", "train.max_steps=15"])
+    assert result.code == 0, result.err
+    after = load_checkpoint(out / "checkpoint.safetensors")
+    assert after["trainer"]["step"] == 15
+    assert after["stateful"]["actors"]["env_steps"] > before["env_steps"]
+    assert after["stateful"]["actors"]["replay"]["added"] > before["replay"]["added"]
+
+
+def test_eval_record(run, tmp_path):
+    js, gif = tmp_path / "eval.json", tmp_path / "ep.gif"
+    result = run_cli(main, ["eval", "--run", str(run), "--episodes", "2", "--json", str(js),
+                            "--gif", str(gif)])
+    assert result.code == 0, result.err
+    figures = json.loads(js.read_text())["figures"]
+    assert figures["episodes"] == 2 and -500 < figures["mean_return"] < 100
+    assert 0 <= figures["enemy_recall"] <= 1
+    assert gif.read_bytes()[:6] == b"GIF89a"
+    out = tmp_path / "rec.gif"
+    result = run_cli(main, ["record", "--run", str(run), "--out", str(out), "--frames", "20"])
+    assert result.code == 0, result.err
+    from PIL import Image
+
+    assert Image.open(out).n_frames == 10
+
+
+def test_demo_report(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", *TINY, "--out", str(out), "--set", "train.max_steps=10"]
+    result = run_cli(main, args)
+    assert result.code == 0, result.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert {m["path"] for m in summary["media"]} >= {"episode.gif", "losses.png"}
+    assert "mean reward, random policy" in summary["headlines"]
+    assert (out / "index.html").exists()
+    assert run_cli(main, args).code == 0  # a rerun reuses the finished run
+
+
+def test_bench_keys(tmp_path):
+    js = tmp_path / "bench.json"
+    result = run_cli(main, ["bench", *TINY, "--seconds", "0.5", "--json", str(js)])
+    assert result.code == 0, result.err
+    figures = json.loads(js.read_text())["figures"]
+    for key in ("raw_env_steps_per_s", "train_env_steps_per_s_1actor",
+                "train_env_steps_per_s_2actors", "learner_updates_per_s",
+                "learner_updates_per_s_fp32", "learner_updates_per_s_bf16",
+                "train_loop_env_steps_per_s"):
+        assert figures[key] > 0, key
+
+
+@pytest.mark.gpu
+def test_cuda_learner(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    out = tmp_path / "cuda"
+    result = run_cli(main, ["train", *TINY, "--device", "cuda", "--out", str(out)])
+    assert result.code == 0, result.err
+    ck = load_checkpoint(out / "checkpoint.safetensors")
+    assert ck["config"]["train"]["device"] == "cuda" and ck["trainer"]["step"] == 20
+
+
+@pytest.mark.slow
+def test_short_training_on_basic_beats_random(tmp_path):
+    """About 10 minutes on 2 quiet cores: 600 updates on basic, then greedy-ish episodes."""
+    out = tmp_path / "basic"
+    result = run_cli(main, ["train", "--preset", "quick", "--scenario", "basic", "--out",
+                            str(out), "--set", "train.max_steps=600",
+                            "--set", "rl.eps_steps=8000"])
+    assert result.code == 0, result.err
+    js = tmp_path / "e.json"
+    assert run_cli(main, ["eval", "--run", str(out), "--episodes", "10",
+                          "--json", str(js)]).code == 0
+    trained = json.loads(js.read_text())["figures"]["mean_return"]
+    rnd = run_cli(main, ["eval", "--run", str(out), "--episodes", "10", "--epsilon", "1",
+                         "--json", str(tmp_path / "r.json")])
+    assert rnd.code == 0
+    random_return = json.loads((tmp_path / "r.json").read_text())["figures"]["mean_return"]
+    assert trained > random_return + 50
