@@ -29,7 +29,9 @@ from dldiy_core import (
 from dldiy_core.testing import (
     assert_bad_input,
     assert_config_bounds,
+    bad_outputs,
     corrupted_bytes,
+    failing_writes,
     reads_or_refuses,
     run_cli,
     snapshot,
@@ -131,6 +133,30 @@ def test_outputs_never_replace_inputs_or_runs(tmp_path, src, run):
     ]
     for argv, fragment in cases:
         assert_bad_input(main, argv, fragment, inputs=[src.parent, run])
+
+
+def test_every_bad_output_is_refused(tmp_path, src, run):
+    cases = bad_outputs(tmp_path, [src], runs=[run])
+    assert len(cases) == 8
+    for out, name in cases:
+        assert_bad_input(main, ["scale", "--src", str(src), "--out", str(out)], name,
+                         inputs=[src.parent, run, tmp_path / "bad-outputs"])
+    for out, name in bad_outputs(tmp_path, [src], runs=[run], folder=True):
+        assert_bad_input(main, ["train", "--src", str(src), "--out", str(out)], name,
+                         inputs=[src.parent, run, tmp_path / "bad-outputs"])
+
+
+def test_a_full_disk_at_the_end_keeps_the_old_outputs(tmp_path, src, run):
+    before = snapshot([run])
+    with failing_writes():
+        assert_bad_input(main, ["train", "--src", str(src), "--out", str(run), "--force"],
+                         "no space left on device", inputs=[src])
+        assert_bad_input(main, ["scale", "--src", str(src), "--out", str(tmp_path / "y")],
+                         "y: cannot write (no space left", inputs=[src], absent=[tmp_path / "y"])
+    assert snapshot([run]) == before
+    with failing_writes(errno.EROFS):
+        assert_bad_input(main, ["scale", "--src", str(src), "--out", str(tmp_path / "y")],
+                         "y: cannot write (read-only file system)", absent=[tmp_path / "y"])
 
 
 def test_os_errors_are_one_line(tmp_path, src, monkeypatch):

@@ -113,6 +113,40 @@ def test_a_short_write_on_a_full_disk_says_so(tmp_path, monkeypatch):
     assert out.read_bytes() == b"old" and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("message, why", [
+    ("Error while serializing: I/O error: No space left on device (os error 28)",
+     "no space left on device"),
+    ("Error in faiss::FileIOWriter: write error in x: 0 != 1 (Read-only file system)",
+     "read-only file system"),
+])
+def test_a_library_error_wrapping_an_os_error_is_one_line(tmp_path, message, why):
+    class LibraryError(Exception):
+        pass
+    out = tmp_path / "ck.safetensors"
+    out.write_bytes(b"old")
+    with pytest.raises(UserError, match=rf"ck.safetensors: cannot write \({why}\)$"), \
+            atomic_path(out) as tmp:
+        tmp.write_bytes(b"half")
+        raise LibraryError(message)
+    with pytest.raises(ValueError, match="unrelated"), atomic_path(out):
+        raise ValueError("unrelated")
+    assert out.read_bytes() == b"old" and leftovers(tmp_path) == []
+
+
+def test_a_checkpoint_save_on_a_full_disk(tmp_path, monkeypatch):
+    """safetensors writes in Rust: a full disk is its own exception, made one line here."""
+    import torch
+
+    from dldiy_core import load_checkpoint, save_checkpoint
+    out = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(out, {"w": torch.zeros(3)})
+    monkeypatch.setattr(os, "fsync", fail_with(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(UserError, match=r"checkpoint.safetensors: cannot write \(no space"):
+        save_checkpoint(out, {"w": torch.ones(3)})
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(out)["w"], torch.zeros(3)) and leftovers(tmp_path) == []
+
+
 def test_write_where_a_folder_or_a_file_is_in_the_way(tmp_path):
     (tmp_path / "dir.json").mkdir()
     with pytest.raises(UserError, match=r"dir.json: is a folder, expected a file"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +37,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it goes.
 
     Readers never see a half-written file, and a crash leaves the old file intact. OS errors
-    (also those raised while the body writes the temporary file) become one
-    :class:`~dldiy_core.errors.UserError` naming ``path``::
+    (also those raised while the body writes the temporary file, and those a library wraps in
+    its own exception: safetensors' ``"(os error 28)"``, faiss' ``"(No space left on device)"``)
+    become one :class:`~dldiy_core.errors.UserError` naming ``path``::
 
         with atomic_path(out) as tmp:
             np.save(tmp, x)
@@ -58,9 +60,34 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if e.errno is None and not other and _disk_full(path.parent):  # numpy's short write
             e = OSError(errno.ENOSPC, f"no space left on device: {e}")
         raise os_error(e, None if other else path, "read" if other else "write") from None
+    except Exception as e:  # a library's own error wrapping an OS error (safetensors, faiss...)
+        inner = _wrapped_os_error(e)
+        if inner is None:
+            raise
+        raise os_error(inner, path, "write") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+_WRAPPED = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+            errno.EFBIG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
+
+
+def _wrapped_os_error(e: Exception) -> OSError | None:
+    """The OS error inside another library's exception: Rust's ``"... (os error 28)"``
+    (safetensors) or a C library's ``"... (No space left on device)"`` (faiss)."""
+    if isinstance(e, UserError):
+        return None
+    text = str(e)
+    m = re.search(r"\(os error (\d+)\)", text)
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code))
+    for code in _WRAPPED:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    return None
 
 
 def _disk_full(folder: Path) -> bool:

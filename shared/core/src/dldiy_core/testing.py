@@ -8,10 +8,14 @@ Bad input (a package's ``tests/test_bad_input.py``)::
     def test_config_bounds():
         assert_config_bounds(MuseConfig, PRESETS)     # every numeric field declares a range
 
-    def test_output_over_input(tmp_path):
+    def test_bad_outputs(tmp_path):
         src = write_small_vec(tmp_path / "src.vec")
-        assert_bad_input(main, ["export", "--src", src, "--out", src], "src.vec",
-                         inputs=[src])                # exit 2, one line, src unchanged
+        for out, name in bad_outputs(tmp_path, [src]):    # the input, links, its folder...
+            assert_bad_input(main, ["export", "--src", src, "--out", out], name,
+                             inputs=[src])            # exit 2, one line, src unchanged
+        with failing_writes(errno.ENOSPC):            # disk full at the end of the work
+            assert_bad_input(main, [..., "--out", tmp_path / "o"], "o: cannot write",
+                             absent=[tmp_path / "o"])
 
     @given(corrupted_bytes(VALID_VEC))                # property: any damage is refused cleanly
     def test_reader(blob): ...                        # with reads_or_refuses(read_vec, path)
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -32,7 +37,7 @@ import sys
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,22 +58,25 @@ class CliResult:
     err: str
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str]) -> CliResult:
-    """Run a package's ``main(argv)`` in-process, as its console script would, capturing output."""
+def run_cli(main: Callable[[Sequence[str] | None], int | None],
+            argv: Sequence[str | os.PathLike]) -> CliResult:
+    """Run a package's ``main(argv)`` in-process, as its console script would, capturing output
+    (``argv`` items may be paths)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = run_main(main, list(argv))
+            code = run_main(main, [os.fspath(a) for a in argv])
         except SystemExit as e:  # argparse
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
-def run_module(module: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-               timeout: float = 600, cwd: str | Path | None = None) -> CliResult:
+def run_module(module: str, argv: Sequence[str | os.PathLike], *,
+               env: dict[str, str] | None = None, timeout: float = 600,
+               cwd: str | Path | None = None) -> CliResult:
     """Run ``python -m module argv`` in a subprocess."""
-    p = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True,
-                       timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
+    p = subprocess.run([sys.executable, "-m", module, *map(os.fspath, argv)], capture_output=True,
+                       text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
     return CliResult(p.returncode, p.stdout, p.stderr)
 
 
@@ -115,7 +123,8 @@ def _temp_files(folders: Iterable[Path]) -> list[str]:
 
 
 def assert_bad_input(main: Callable[[Sequence[str] | None], int | None] | str,
-                     argv: Sequence[str], *fragments: str, inputs: Iterable[str | Path] = (),
+                     argv: Sequence[str | os.PathLike], *fragments: str,
+                     inputs: Iterable[str | Path] = (),
                      absent: Iterable[str | Path] = (),
                      env: dict[str, str] | None = None) -> CliResult:
     """Run one bad-input case of a CLI and check the whole contract:
@@ -140,6 +149,65 @@ def assert_bad_input(main: Callable[[Sequence[str] | None], int | None] | str,
     present = [str(p) for p in absent if p.exists() or p.is_symlink()]
     assert not present, f"refused command left outputs: {present}"
     return result
+
+
+def bad_outputs(tmp_path: str | Path, inputs: Iterable[str | Path], *,
+                runs: Iterable[str | Path] = (), folder: bool = False) -> list[tuple[Path, str]]:
+    """The ``--out`` values a command must refuse, each with the name its error must mention.
+
+    For each input file: the file, a symbolic link and a hard link to it, its folder; for each
+    run folder: the folder and its checkpoint; a path under a file; and, for a file output
+    (``folder=False``), an existing folder, for a folder output (``folder=True``), an existing
+    file. Links and the obstacles are made under ``tmp_path/bad-outputs``::
+
+        for out, name in bad_outputs(tmp_path, [src], runs=[run]):
+            assert_bad_input(main, ["export", "--src", src, "--out", out], name,
+                             inputs=[src, run])
+    """
+    base = Path(tmp_path) / "bad-outputs"
+    base.mkdir(parents=True, exist_ok=True)
+    cases: list[tuple[Path, str]] = []
+    for i, inp in enumerate(map(Path, inputs)):
+        cases.append((inp, inp.name))
+        if inp.is_file():
+            link, hard = base / f"symlink-{i}-{inp.name}", base / f"hardlink-{i}-{inp.name}"
+            if not link.is_symlink():
+                link.symlink_to(inp.resolve())
+            cases.append((link, link.name))
+            try:
+                if not hard.exists():
+                    os.link(inp, hard)
+                cases.append((hard, hard.name))
+            except OSError:  # another file system: no hard link possible
+                pass
+            cases.append((inp.parent, inp.parent.name))
+    for run in map(Path, runs):
+        cases.append((run, run.name))
+        files = [run / "checkpoint.safetensors", run / "metrics.jsonl"]
+        cases += [(f, f.name) for f in files if f.is_file()][:1]
+    (base / "a-file").write_text("not a folder\n")
+    cases.append((base / "a-file" / "out", "a-file"))
+    if folder:
+        cases.append((base / "a-file", "a-file"))
+    else:
+        (base / "a-folder").mkdir(exist_ok=True)
+        cases.append((base / "a-folder", "a-folder"))
+    return cases
+
+
+@contextlib.contextmanager
+def failing_writes(code: int = errno.ENOSPC) -> Iterator[None]:
+    """Every atomic write (:func:`~dldiy_core.io.atomic_path`: checkpoints, configs, results,
+    package outputs) fails with OS error ``code`` (default: disk full) when it commits."""
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        raise OSError(code, os.strerror(code))
+    os.fsync = fsync
+    try:
+        yield
+    finally:
+        os.fsync = real
 
 
 def _numeric(tp: Any) -> type | None:
