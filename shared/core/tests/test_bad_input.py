@@ -260,3 +260,21 @@ def test_toy_trainer_output_under_a_file_is_one_line(tmp_path):
     (tmp_path / "file").write_text("keep")
     assert_bad_input(toy_main, ["--out", str(tmp_path / "file" / "run"), "--preset", "tiny"],
                      "file", inputs=[tmp_path / "file"])
+
+
+def test_toy_trainer_on_a_full_disk_is_one_line(tmp_path):
+    from dldiy_core.toy import main as toy_main
+
+    with failing_writes():
+        assert_bad_input(toy_main, ["--out", tmp_path / "run", "--preset", "tiny"],
+                         "cannot write (no space left on device)")
+    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+def test_progress_lines_before_the_error_are_not_counted():
+    from dldiy_core.testing import CliResult, assert_user_error
+
+    assert_user_error(CliResult(2, "", "INFO dldiy_core.trainer: step 3/3\nerror: x: full\n"),
+                      "x: full")
+    with pytest.raises(AssertionError, match="one error line"):
+        assert_user_error(CliResult(2, "", "WARNING m: odd\nerror: x: full\n"), "x: full")

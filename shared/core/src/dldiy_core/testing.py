@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,9 +81,16 @@ def run_module(module: str, argv: Sequence[str | os.PathLike], *,
     return CliResult(p.returncode, p.stdout, p.stderr)
 
 
+_PROGRESS = re.compile(r"^(DEBUG|INFO) [\w.]+: ")
+
+
 def assert_user_error(result: CliResult, *fragments: str) -> None:
-    """Bad input: exit code 2, one line on stderr that mentions every fragment, no traceback."""
-    lines = [line for line in result.err.splitlines() if line.strip()]
+    """Bad input: exit code 2, one line on stderr that mentions every fragment, no traceback.
+
+    Progress lines logged before the failure (``INFO name: ...``) are not counted; warnings are.
+    """
+    lines = [line for line in result.err.splitlines()
+             if line.strip() and not _PROGRESS.match(line)]
     assert result.code == 2, f"exit code {result.code}, stderr: {result.err!r}"
     assert "Traceback" not in result.err, result.err
     assert len(lines) == 1, f"expected one error line, got {lines}"
