@@ -282,6 +282,12 @@ def test_an_output_never_replaces_an_input(files, monkeypatch):
     refused([tmp / "data" / "other.txt"], [tmp / "data"], "is a file of the input")
     for flags in ({"force": True}, {"resume": True}):
         refused([base], [base], "is the input", **flags)
+    (tmp / "elsewhere.txt").write_text("y")
+    (tmp / "data" / "link.txt").symlink_to(tmp / "elsewhere.txt")
+    refused([tmp / "data" / "link.txt"], [tmp / "data"], "is a file of the input")
+    (tmp / "alias").symlink_to(tmp / "data")
+    refused([tmp / "data" / "other.txt"], [tmp / "alias"], "is a file of the input")
+    refused([tmp / "alias" / "other.txt"], [tmp / "data"], "is a file of the input")
     check_outputs([tmp / "data" / "new.txt", tmp / "out.fvecs", None], [tmp / "data", None])
     assert (tmp / "hard.fvecs").read_bytes() == b"base vectors"
 

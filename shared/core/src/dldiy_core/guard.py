@@ -84,7 +84,8 @@ def _conflict(out: Path, inp: Path) -> str | None:
         return f"is the same file as the input {inp} (a link)"
     if ro in ri.parents:
         return f"contains the input {inp}"
-    if ri in ro.parents and (out.exists() or out.is_symlink()):
+    entry = _resolved(out.parent) / out.name  # where its folder entry is (a link stays a link)
+    if (ri in ro.parents or ri in entry.parents) and (out.exists() or out.is_symlink()):
         return f"is a file of the input {inp}"
     return None
 
