@@ -29,6 +29,7 @@ from dldiy_core import (
 from dldiy_core.testing import (
     assert_bad_input,
     assert_config_bounds,
+    bad_inputs,
     bad_outputs,
     corrupted_bytes,
     failing_writes,
@@ -75,11 +76,12 @@ def cmd_scale(args) -> int:
 
 def cmd_train(args) -> int:
     cfg = config_from_args(Cfg, PRESETS, args)
-    src = check_input(args.src, "records")
+    src = check_input(args.src, "records")  # inputs first, then outputs, then the work
+    rows = read_records(src)
     out = prepare_out_dir(args.out, inputs=[src], force=args.force, resume=args.resume)
     atomic_write_text(out / "config.json", json.dumps({"repeat": cfg.repeat}))
     atomic_write_text(out / "metrics.jsonl", "{}\n")
-    atomic_write_bytes(out / "checkpoint.safetensors", read_input(src) * cfg.repeat)
+    atomic_write_bytes(out / "checkpoint.safetensors", str(rows * cfg.repeat).encode())
     return 0
 
 
@@ -144,6 +146,16 @@ def test_every_bad_output_is_refused(tmp_path, src, run):
     for out, name in bad_outputs(tmp_path, [src], runs=[run], folder=True):
         assert_bad_input(main, ["train", "--src", str(src), "--out", str(out)], name,
                          inputs=[src.parent, run, tmp_path / "bad-outputs"])
+
+
+def test_every_bad_input_is_refused(tmp_path):
+    cases = bad_inputs(tmp_path, "x.rec")
+    assert len(cases) == 4
+    for path, name in cases:
+        assert_bad_input(main, ["scale", "--src", path, "--out", tmp_path / "y"], name,
+                         inputs=[tmp_path / "bad-inputs"], absent=[tmp_path / "y"])
+        assert_bad_input(main, ["train", "--src", path, "--out", tmp_path / "r"], name,
+                         inputs=[tmp_path / "bad-inputs"], absent=[tmp_path / "r"])
 
 
 def test_a_full_disk_at_the_end_keeps_the_old_outputs(tmp_path, src, run):

@@ -13,6 +13,9 @@ Bad input (a package's ``tests/test_bad_input.py``)::
         for out, name in bad_outputs(tmp_path, [src]):    # the input, links, its folder...
             assert_bad_input(main, ["export", "--src", src, "--out", out], name,
                              inputs=[src])            # exit 2, one line, src unchanged
+        for path, name in bad_inputs(tmp_path, "src.vec"):   # missing, a folder, empty...
+            assert_bad_input(main, ["export", "--src", path, "--out", tmp_path / "o"], name,
+                             absent=[tmp_path / "o"])
         with failing_writes(errno.ENOSPC):            # disk full at the end of the work
             assert_bad_input(main, [..., "--out", tmp_path / "o"], "o: cannot write",
                              absent=[tmp_path / "o"])
@@ -200,6 +203,24 @@ def bad_outputs(tmp_path: str | Path, inputs: Iterable[str | Path], *,
     else:
         (base / "a-folder").mkdir(exist_ok=True)
         cases.append((base / "a-folder", "a-folder"))
+    return cases
+
+
+def bad_inputs(tmp_path: str | Path, name: str = "input.bin", *,
+               empty: bool = True) -> list[tuple[Path, str]]:
+    """Input paths a command must refuse with one line naming ``name``: a missing file, a folder
+    of that name, a path under a file, and (``empty=True``, when the format cannot be empty) an
+    empty file. Made under ``tmp_path/bad-inputs``; content damage is :func:`corrupted_bytes`'."""
+    base = Path(tmp_path) / "bad-inputs"
+    (base / "folder" / name).mkdir(parents=True, exist_ok=True)
+    (base / "missing").mkdir(exist_ok=True)
+    (base / "a-file").write_text("not a folder\n")
+    cases = [(base / "missing" / name, name), (base / "folder" / name, name),
+             (base / "a-file" / name, name)]
+    if empty:
+        (base / "empty").mkdir(exist_ok=True)
+        (base / "empty" / name).write_bytes(b"")
+        cases.append((base / "empty" / name, name))
     return cases
 
 
