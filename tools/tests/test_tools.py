@@ -9,7 +9,7 @@ sys.path.insert(0, str(TOOLS))
 import _packaging  # noqa: E402
 
 
-@pytest.mark.parametrize("tool", ["setup", "test", "demo", "bench", "check-wheel",
+@pytest.mark.parametrize("tool", ["setup", "test", "demo", "bench", "results", "check-wheel",
                                   "changed-packages"])
 def test_every_tool_has_help(tool):
     p = subprocess.run([str(TOOLS / tool), "--help"], capture_output=True, text=True)
@@ -43,17 +43,18 @@ def test_bench_writes_json_per_package_and_a_table(fixture_repo, tmp_path):
     out = tmp_path / "bench"
     p = run_tool("bench", "--out", str(out), "--package", "tiny", root=fixture_repo)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert json.loads((out / "tiny.json").read_text())["speed_x"] == 2.5
+    record = json.loads((out / "tiny.json").read_text())
+    assert record["figures"]["speed_x"] == 2.5 and record["command"].endswith("tiny.json")
     assert any(line.split()[:3] == ["tiny", "speed_x", "2.5"] for line in p.stdout.splitlines())
     assert not (out / "small.json").exists()
 
 
 def test_import_contracts_catch_one_package_importing_another(fixture_repo):
     ok = run_tool("test", "--only", "imports", root=fixture_repo)
-    assert ok.returncode == 0 and "1 passed, 0 failed" in ok.stdout, ok.stdout
+    assert ok.returncode == 0 and "1 passed, 0 failed, 0 skipped" in ok.stdout, ok.stdout
     write_package(fixture_repo, "leaky", imports="import dldiy_tiny")
     bad = run_tool("test", "--only", "imports", root=fixture_repo)
-    assert bad.returncode == 1 and "0 passed, 1 failed" in bad.stdout
+    assert bad.returncode == 1 and "0 passed, 1 failed, 0 skipped" in bad.stdout
     assert "dldiy_leaky" in bad.stdout and "dldiy_tiny" in bad.stdout
 
 
