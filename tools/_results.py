@@ -15,6 +15,9 @@ or inline, inside a sentence or a table cell::
 
     <!-- results f=results/bench.json: {f.speedup:.0f}x --><!-- /results -->
 
+``<!-- results pending ALIAS=PATH ...``: a section waiting for results files that do not
+exist yet; it must stay empty, and becomes an error once they exist (drop ``pending`` then).
+
 ``ALIAS=PATH``: a results file (written by ``dldiy_core.write_results``), relative to the README's
 folder. ``{ALIAS.KEY.KEY:FORMAT}``: a figure of that file (keys into its ``figures``; an integer
 indexes a list; ``*`` takes every item of a list, written comma-separated), formatted with a
@@ -54,6 +57,7 @@ class Section:
     body: str
     start: int  # offsets of the generated body in the README text
     end: int
+    pending: bool = False  # waits for its results files: shows nothing until they exist
 
 
 def parse(readme: Path, text: str | None = None) -> list[Section]:
@@ -75,8 +79,9 @@ def parse(readme: Path, text: str | None = None) -> list[Section]:
                 raise ResultsError(f"{where}: an inline results marker needs "
                                    "'ALIAS=PATH ...: TEMPLATE'")
             template, inline = template.rstrip(" "), True
-        sources = {}
-        for token in head.split():
+        sources, tokens = {}, head.split()
+        pending = tokens[:1] == ["pending"]
+        for token in tokens[pending:]:
             alias, eq, path = token.partition("=")
             if not eq or not alias.isidentifier() or not path:
                 raise ResultsError(f"{where}: '{token}' is not ALIAS=PATH")
@@ -84,7 +89,7 @@ def parse(readme: Path, text: str | None = None) -> list[Section]:
         if not sources:
             raise ResultsError(f"{where}: no results file named (ALIAS=PATH)")
         sections.append(Section(readme, line, sources, template, inline, m.group("body"),
-                                m.start("body"), m.end("body")))
+                                m.start("body"), m.end("body"), pending))
     stray = text.count(OPEN) - len(sections)
     if stray:
         line = text.count("\n", 0, text.find(CLOSE if stray < 0 else OPEN)) + 1
@@ -174,6 +179,15 @@ def render(section: Section, cache: dict[Path, dict]) -> str:
         except (ValueError, TypeError) as e:
             raise ResultsError(f"{where}: {m.group(0)}: {e}") from None
 
+    if section.pending:
+        there = [_rel(p) for p in section.sources.values() if p.exists()]
+        if there:
+            raise ResultsError(f"{where}: {', '.join(there)} exist(s) now: remove 'pending' "
+                               "from the marker and run tools/results")
+        if section.body.strip():
+            raise ResultsError(f"{where}: a pending section shows nothing until its results "
+                               "exist (empty it)")
+        return section.body
     for path in section.sources.values():
         load(path, cache)  # every file named must exist, used or not
     out = FIELD.sub(field, section.template)

@@ -95,3 +95,26 @@ def test_check_fails_on_results_git_does_not_track(fixture_repo):
     assert "bench.json: not committed" not in p.stdout
     git("add", "packages/tiny/results/study.json")
     assert run_tool("results", "--check", root=fixture_repo).returncode == 0
+
+
+def test_a_pending_section_stays_empty_until_its_results_exist(fixture_repo):
+    readme = setup_readme(fixture_repo, BLOCK + """
+<!-- results pending c=results/core.json
+| overhead | {c.overhead_pct:.1f} % |
+-->
+<!-- /results -->
+""")
+    assert run_tool("results", root=fixture_repo).returncode == 0
+    assert run_tool("results", "--check", root=fixture_repo).returncode == 0
+    readme.write_text(readme.read_text().replace("-->\n<!-- /results -->\n",
+                                                 "-->\n| overhead | 3 % |\n<!-- /results -->\n"))
+    p = run_tool("results", "--check", root=fixture_repo)
+    assert p.returncode == 1 and "pending section shows nothing" in p.stdout
+    readme.write_text(readme.read_text().replace("| overhead | 3 % |\n", ""))
+    write_results_file(fixture_repo / "packages" / "tiny" / "results" / "core.json",
+                       {"overhead_pct": 2.04})
+    p = run_tool("results", "--check", root=fixture_repo)
+    assert p.returncode == 1 and "remove 'pending'" in p.stdout
+    readme.write_text(readme.read_text().replace("results pending c=", "results c="))
+    assert run_tool("results", root=fixture_repo).returncode == 0
+    assert "| overhead | 2.0 % |" in readme.read_text()
