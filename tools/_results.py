@@ -20,10 +20,10 @@ exist yet; it must stay empty, and becomes an error once they exist (drop ``pend
 
 ``ALIAS=PATH``: a results file (written by ``dldiy_core.write_results``), relative to the README's
 folder. ``{ALIAS.KEY.KEY:FORMAT}``: a figure of that file (keys into its ``figures``; an integer
-indexes a list; ``*`` takes every item of a list, written comma-separated), formatted with a
-Python format spec (``.3f``, ``,.0f``, ``.1%``). ``{ALIAS.$date}``, ``{ALIAS.$command}``,
-``{ALIAS.$machine.cpu}``: what the file records beside its figures. A figure the file lacks is
-an error, never an empty cell.
+indexes a list; ``*`` takes every item of a list, written comma-separated; ``#`` counts them),
+formatted with a Python format spec (``.3f``, ``,.0f``, ``.1%``). ``{ALIAS.$date}``,
+``{ALIAS.$command}``, ``{ALIAS.$machine.cpu}``: what the file records beside its figures. A
+figure the file lacks is an error, never an empty cell.
 """
 
 from __future__ import annotations
@@ -136,6 +136,10 @@ def lookup(record: dict, path: str) -> object:
 
 def _walk(value: object, parts: list[str], path: str) -> object:
     for i, part in enumerate(parts):
+        if part == "#":
+            if not isinstance(value, list | dict):
+                raise KeyError(f"{path} ('#' counts a list)")
+            return len(value)
         if part == "*":
             if not isinstance(value, list):
                 raise KeyError(f"{path} ('*' needs a list)")

@@ -12,7 +12,7 @@ BLOCK = """# tiny
 | figure | value |
 |---|---|
 | speed-up | **{b.speed_x:.1f}x** |
-| per seed | {s.runs.*.p1:.3f} |
+| per seed | {s.runs.*.p1:.3f} ({s.runs.#} seeds) |
 | first seed | {s.runs.0.p1:.2f} ({s.$command}) |
 -->
 <!-- /results -->
@@ -39,7 +39,7 @@ def test_generates_tables_and_inline_figures_then_check_passes(fixture_repo):
     assert gen.returncode == 0, gen.stdout + gen.stderr
     text = readme.read_text()
     assert "-->\n| figure | value |\n|---|---|\n| speed-up | **2.5x** |\n" in text
-    assert "| per seed | 0.251, 0.001 |" in text
+    assert "| per seed | 0.251, 0.001 (2 seeds) |" in text
     assert "| first seed | 0.25 (x study --seeds 2) |" in text
     assert "the speed-up is <!-- results b=results/bench.json: {b.speed_x:.0f}x -->2x" \
            "<!-- /results -->." in text
