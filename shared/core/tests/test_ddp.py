@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from dldiy_core.testing import assert_same_weights, last_logged_step
 
 RUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
@@ -35,6 +37,7 @@ def test_each_rank_draws_its_own_random_numbers(tmp_path):
     assert "destroy_process_group" not in run.stderr  # the group is closed at exit
 
 
+@pytest.mark.slow
 def test_two_process_kill_and_resume_with_dropout(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     proc = subprocess.Popen([*TOY, "--out", str(a), *SETS, "--step-delay", "0.05"],

@@ -156,15 +156,20 @@ def test_refuses_to_overwrite_or_resume_wrongly(tmp_path):
 
 
 @pytest.mark.parametrize("sets, message", [
-    (["train.batch_size=0"], "train.batch_size=0 (must be > 0)"),
-    (["train.log_every=0"], "train.log_every=0 (must be > 0)"),
-    (["train.epochs=-1"], "train.epochs=-1 (must be >= 0)"),
+    (["train.batch_size=0"], "'train.batch_size': 0 is out of range (must be >= 1)"),
+    (["train.log_every=0"], "'train.log_every': 0 is out of range (must be >= 1)"),
+    (["train.epochs=-1"], "'train.epochs': -1 is out of range (must be >= 0)"),
     (["train.epochs=0"], "nothing to train"),
 ])
 def test_bad_train_settings_are_config_errors(sets, message):
     from dldiy_core import ConfigError
     with pytest.raises(ConfigError, match=re.escape(message)):
         resolve(ToyConfig, PRESETS, "tiny", None, sets)
+
+
+def test_every_toy_and_train_setting_is_range_checked():
+    from dldiy_core.testing import assert_config_bounds
+    assert assert_config_bounds(ToyConfig, PRESETS) > 20
 
 
 def test_resume_ignores_a_metrics_line_cut_by_the_kill(tmp_path):

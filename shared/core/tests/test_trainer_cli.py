@@ -4,7 +4,8 @@ import hashlib
 
 import pytest
 
-from dldiy_core.testing import assert_user_error, run_module
+from dldiy_core.__main__ import main
+from dldiy_core.testing import assert_user_error, run_cli, run_module
 
 TINY = ["toy-train", "--preset", "tiny", "--set", "train.log_every=4"]
 
@@ -23,7 +24,7 @@ def test_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_path):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    r = run_module("dldiy_core", [*TINY, "--out", str(out)])
+    r = run_cli(main, [*TINY, "--out", str(out)])
     assert r.code == 0, r.err
     return out
 
@@ -53,8 +54,7 @@ def test_damaged_checkpoint_is_refused_and_nothing_changes(run_dir, tmp_path, ho
         (run / p.name).write_bytes(p.read_bytes())
     damage(run / "checkpoint.safetensors", how)
     before = snapshot(run)
-    r = run_module("dldiy_core", [*TINY, "--out", str(run), "--resume", "--set",
-                                  "train.epochs=2"])
+    r = run_cli(main, [*TINY, "--out", str(run), "--resume", "--set", "train.epochs=2"])
     assert_user_error(r, "checkpoint.safetensors", message)
     assert snapshot(run) == before
 
@@ -69,12 +69,11 @@ def test_bad_resume_is_one_line_and_changes_nothing(run_dir, tmp_path, args, mes
     out = tmp_path / "empty" if args == ["--resume"] else run_dir
     out.mkdir(exist_ok=True)
     before = snapshot(out)
-    assert_user_error(run_module("dldiy_core", [*TINY, "--out", str(out), *args]), message)
+    assert_user_error(run_cli(main, [*TINY, "--out", str(out), *args]), message)
     assert snapshot(out) == before
 
 
 def test_force_replaces_a_run(run_dir, tmp_path):
-    r = run_module("dldiy_core", [*TINY, "--out", str(run_dir), "--force", "--set",
-                                  "train.epochs=2"])
+    r = run_cli(main, [*TINY, "--out", str(run_dir), "--force", "--set", "train.epochs=2"])
     assert r.code == 0, r.err
     assert "trained 16 steps" in r.out

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .config import add_config_args, config_from_args, to_dict
+from .config import add_config_args, bounded, config_from_args, to_dict
 from .data import TensorData
 from .device import seed_everything
 from .progress import setup_logging
@@ -24,15 +24,15 @@ from .trainer import Hook, TrainConfig, Trainer
 
 @dataclass
 class ToyConfig:
-    n: int = 4096
-    n_valid: int = 0
+    n: int = bounded(4096, ge=1)
+    n_valid: int = bounded(0, ge=0)
     """Held-out points of the same regression, scored by validation (0: none)."""
-    d_in: int = 32
-    hidden: int = 64
-    d_out: int = 4
-    noise: float = 0.05
-    lr: float = 1e-2
-    dropout: float = 0.0
+    d_in: int = bounded(32, ge=1)
+    hidden: int = bounded(64, ge=1)
+    d_out: int = bounded(4, ge=1)
+    noise: float = bounded(0.05, ge=0)
+    lr: float = bounded(1e-2, gt=0)
+    dropout: float = bounded(0.0, ge=0, lt=1)
     schedule: Literal["step", "epoch", "plateau"] = "step"
     """LR decay: x0.9 every 50 steps, x0.5 every epoch, or x0.5 on a validation plateau."""
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=64, epochs=2))

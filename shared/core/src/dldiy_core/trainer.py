@@ -31,10 +31,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import distributed as dist
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
-from .config import ConfigError, flatten, save_config
+from .config import bounded, check_config, flatten, save_config
 from .data import BatchSource, DatasetBatches, mix_seed
 from .device import select_device
 from .errors import UserError
+from .guard import check_outputs, prepare_out_dir
 from .io import atomic_write_text
 from .progress import progress
 
@@ -45,7 +46,7 @@ BEST = "best.safetensors"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 RUN_FILES = (CHECKPOINT, BEST, METRICS)
-"""A folder holding any of these holds a run: a new run there needs ``force``."""
+"""What a run folder holds (:data:`dldiy_core.guard.RUN_MARKERS`); ``force`` replaces them."""
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -53,58 +54,46 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 class TrainConfig:
     """Trainer settings (a section of every package's config)."""
 
-    epochs: int = 1
-    max_steps: int = 0
+    epochs: int = bounded(1, ge=0)
+    max_steps: int = bounded(0, ge=0)
     """Stop after this many optimizer steps (0: run ``epochs`` epochs)."""
-    batch_size: int = 64
+    batch_size: int = bounded(64, ge=1)
     """Global batch size, split evenly across torchrun processes."""
-    grad_clip: float = 0.0
+    grad_clip: float = bounded(0.0, ge=0)
     """Clip the global gradient norm to this value (0: off)."""
-    log_every: int = 10
-    checkpoint_every: int = 0
+    log_every: int = bounded(10, ge=1)
+    checkpoint_every: int = bounded(0, ge=0)
     """Save a checkpoint every N steps (0: only at the end)."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     shuffle: bool = True
     drop_last: bool = False
-    num_workers: int = 0
+    num_workers: int = bounded(0, ge=0)
     device: str = "auto"
     progress: bool = True
     """Progress bar on a terminal, else a plain log line every ``log_every`` steps."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     """Autocast dtype of the forward pass and loss (fp16 adds a gradient scaler)."""
-    accumulate: int = 1
+    accumulate: int = bounded(1, ge=1)
     """Batches per optimizer step (gradient accumulation)."""
     compile: bool = False
     """Run the forward pass through ``torch.compile`` (checkpoint keys stay the module's)."""
-    ema: float = 0.0
+    ema: float = bounded(0.0, ge=0, lt=1)
     """Decay of an exponential moving average of the weights (0: off); validation uses it."""
-    eval_every: int = 0
+    eval_every: int = bounded(0, ge=0)
     """Validate every N steps (0: at each epoch end)."""
     monitor: str = "valid_loss"
     """Validation figure that picks ``best.safetensors`` (and drives plateau schedulers)."""
     monitor_mode: Literal["min", "max"] = "min"
-    keep_last: int = 1
+    keep_last: int = bounded(1, ge=1)
     """Periodic checkpoints kept (``checkpoint-STEP.safetensors`` beside the last one)."""
-    patience: int = 0
+    patience: int = bounded(0, ge=0)
     """Stop after this many validations without improvement (0: never)."""
     tensorboard: bool = False
     """Also write TensorBoard event files to ``<run>/tensorboard`` (needs tensorboard)."""
 
-    def __post_init__(self) -> None:
-        positive = {"batch_size": self.batch_size, "log_every": self.log_every,
-                    "accumulate": self.accumulate, "keep_last": self.keep_last}
-        non_negative = {"epochs": self.epochs, "max_steps": self.max_steps,
-                        "checkpoint_every": self.checkpoint_every, "eval_every": self.eval_every,
-                        "patience": self.patience, "num_workers": self.num_workers,
-                        "grad_clip": self.grad_clip}
-        bad = [f"train.{k}={v} (must be > 0)" for k, v in positive.items() if not v >= 1] + [
-            f"train.{k}={v} (must be >= 0)" for k, v in non_negative.items() if not v >= 0]
-        if not 0 <= self.ema < 1:
-            bad.append(f"train.ema={self.ema} (must be in [0, 1))")
+    def check(self) -> None:
         if self.epochs == 0 and self.max_steps == 0:
-            bad.append("train.epochs=0 with train.max_steps=0 (nothing to train)")
-        if bad:
-            raise ConfigError(f"bad setting {bad[0]}")
+            raise ValueError("epochs=0 with max_steps=0: nothing to train")
 
 
 RESUMABLE = {"epochs", "max_steps", "log_every", "checkpoint_every", "num_workers", "device",
@@ -164,6 +153,7 @@ class Trainer:
                  eval_fn: LossFn | None = None, hooks: Iterable[Hook] = (),
                  run_config: Mapping[str, Any] | None = None,
                  stateful: Mapping[str, Any] | None = None, config_key: str = "train"):
+        check_config(config, config_key)
         self.config = c = config
         self.device = select_device(c.device)
         self.distributed = dist.init_distributed(self.device)
@@ -506,22 +496,16 @@ class Trainer:
                 raise UserError("resume needs a run folder (out_dir) or a checkpoint path")
             if not path.exists():
                 raise CheckpointError(f"{path}: checkpoint not found (no run to resume there)")
+            check_outputs([self.out_dir], resume=True)
             self.load(path)
             self._truncate_metrics()
             self._remove_stale_tmp()
             return
         if self.out_dir is None:
             return
-        held = [f for f in RUN_FILES if (self.out_dir / f).exists()]
-        if held and not force:
-            raise UserError(f"{self.out_dir}: already holds a run ({held[0]}); resume it, "
-                            "pass --force to replace it, or choose another output folder")
+        check_outputs([self.out_dir], force=force)  # every process: the same verdict
         if self.rank == 0:
-            try:
-                self.out_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise UserError(f"{self.out_dir}: cannot create the run folder "
-                                f"({e.strerror})") from None
+            prepare_out_dir(self.out_dir, force=True)
             for p in [*(self.out_dir / f for f in RUN_FILES),
                       *self.out_dir.glob("checkpoint-*.safetensors")]:
                 p.unlink(missing_ok=True)
