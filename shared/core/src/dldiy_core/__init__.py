@@ -45,7 +45,7 @@ from .report import Report, new_figure, write_wav
 from .results import emit_results, read_results, write_results
 from .trainer import Diverged, Hook, TrainConfig, Trainer, TrainState, load_weights
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ArgumentParser", "BatchSource", "CheckpointError", "Commands", "ConfigError",
