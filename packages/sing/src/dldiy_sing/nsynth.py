@@ -82,10 +82,10 @@ class NSynth:
         import soundfile
 
         path = self.folder / "audio" / f"{self.notes[i].name}.wav"
+        if not path.is_file():
+            raise UserError(f"{path}: audio file missing (listed in examples.json)")
         try:
             wav, sr = soundfile.read(path, dtype="float32", always_2d=True)
-        except FileNotFoundError:
-            raise UserError(f"{path}: audio file missing (listed in examples.json)") from None
         except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
             raise UserError(f"{path}: not a readable WAV ({' '.join(str(e).split())})"
                             ) from None

@@ -73,10 +73,16 @@ def run_config(cfg: SingConfig, corpus: NSynth) -> dict[str, Any]:
                                        "velocities": corpus.velocities}}
 
 
+def stage_epochs(cfg: SingConfig, stage: str) -> int:
+    return {"ae": cfg.stages.ae_epochs, "seq": cfg.stages.seq_epochs,
+            "sing": cfg.stages.sing_epochs}[stage]
+
+
 def stage_config(cfg: SingConfig, stage: str):
-    epochs = {"ae": cfg.stages.ae_epochs, "seq": cfg.stages.seq_epochs,
-              "sing": cfg.stages.sing_epochs}[stage]
-    return dataclasses.replace(cfg.train, epochs=epochs, max_steps=0)
+    """The train section of ``stage`` (its epochs; call only when it trains at all)."""
+    epochs = stage_epochs(cfg, stage)
+    # train.max_steps > 0 caps every stage (a short trial, or a stage stopped and resumed)
+    return dataclasses.replace(cfg.train, epochs=epochs)
 
 
 def _batch(batch):
@@ -237,7 +243,7 @@ def train_sequence(cfg: SingConfig, run: Path, data: Data, ae: Autoencoder,
         carry.hidden = (hidden[0].detach(), hidden[1].detach())
         return F.mse_loss(out, target[..., start:start + length])
 
-    tc = stage_config(cfg, "seq")
+    tc = cfg.train
     source = Chunks(DatasetBatches(dataset, tc.batch_size, seed=tc.seed, shuffle=tc.shuffle,
                                    drop_last=tc.drop_last), n_chunks)
     valid = data.dataset("valid", cfg.stages.eval_notes)
@@ -270,14 +276,15 @@ def train_sing(cfg: SingConfig, run: Path, data: Data, ae: Autoencoder,
 
 # ---- plumbing ---------------------------------------------------------------------------------
 def _fit(cfg: SingConfig, run: Path, stage: str, model: nn.Module, loss_fn, source, valid,
-         data: Data, resume: bool, stateful=None) -> Trainer:
+         data: Data, resume: bool, stateful=None) -> Trainer | None:
+    if stage_epochs(cfg, stage) == 0:
+        log.info("stage %s: 0 epochs, skipped", stage)
+        return None
     tc = stage_config(cfg, stage)
     folder = run / stage
     opt = torch.optim.Adam(model.parameters(), lr=cfg.stages.lr)
     trainer = Trainer(model, opt, loss_fn, tc, folder,
                       run_config=run_config(cfg, data.corpus), stateful=stateful)
-    if tc.epochs == 0:
-        return trainer
     has_run = (folder / CHECKPOINT).exists()
     log.info("stage %s: %s", stage, "resuming" if resume and has_run else "training")
     trainer.fit(source, valid=valid, resume=resume and has_run)
