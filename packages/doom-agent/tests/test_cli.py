@@ -120,3 +120,21 @@ def test_short_training_on_basic_beats_random(tmp_path):
     assert rnd.code == 0
     random_return = json.loads((tmp_path / "r.json").read_text())["figures"]["mean_return"]
     assert trained > random_return + 50
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_training(tmp_path):
+    """DDP learners: each process has its actors and a share of every batch."""
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "dldiy_doom_agent", "train", *TINY,
+                          "--out", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    ck = load_checkpoint(tmp_path / "ddp" / "checkpoint.safetensors")
+    assert ck["trainer"]["step"] == 20
+    assert run_cli(main, ["eval", "--run", str(tmp_path / "ddp"), "--episodes", "1"]).code == 0

@@ -46,6 +46,22 @@ def _checkpoint(run: str) -> Path:
     return path / "checkpoint.safetensors" if path.is_dir() else path
 
 
+def _training_figures(run: Path) -> dict[str, float]:
+    """How long the run trained: updates, environment steps, seconds (from metrics.jsonl)."""
+    from .report import read_metrics
+
+    records = read_metrics(run)
+    train = [r for r in records if r["kind"] == "train"]
+    actor = [r for r in records if r["kind"] == "actor"]
+    out = {}
+    if train:
+        out["train_updates"] = train[-1]["step"]
+        out["train_seconds"] = train[-1].get("elapsed_s", 0.0)
+    if actor:
+        out["train_env_steps"] = actor[-1]["env_steps"]
+    return out
+
+
 def cmd_eval(args) -> int:
     from .evaluate import play, write_gif
     from .train import load_agent
@@ -57,7 +73,12 @@ def cmd_eval(args) -> int:
         raise UserError(f"--episodes={args.episodes}: must be >= 1")
     cfg, model = load_agent(ckpt, args.scenario)
     result = play(model, cfg, args.episodes, args.epsilon, record=300 if args.gif else 0)
-    figures = {"scenario": cfg.env.scenario, "checkpoint": str(ckpt), **result.summary()}
+    figures = {"scenario": cfg.env.scenario, "checkpoint": str(ckpt), "epsilon": args.epsilon,
+               **result.summary(), **_training_figures(ckpt.parent)}
+    if args.baseline:
+        rand = play(model, cfg, args.episodes, 1.0).summary()
+        figures.update({f"random_{k}": v for k, v in rand.items()
+                        if k.startswith("mean_") or k == "std_return"})
     if args.gif:
         write_gif(args.gif, result.frames[::2])
         figures["gif"] = args.gif
@@ -130,6 +151,8 @@ def commands() -> Commands:
     c.add_argument("--epsilon", type=float, default=0.05)
     c.add_argument("--json", help="write the figures here (results file)")
     c.add_argument("--gif", help="also record the first episode here")
+    c.add_argument("--baseline", action="store_true",
+                   help="also play a random policy in the same games (random_* figures)")
     c = cli.add("record", cmd_record, "record one episode as an animated GIF", config=False)
     c.add_argument("--run", required=True)
     c.add_argument("--out", required=True, help="file.gif")

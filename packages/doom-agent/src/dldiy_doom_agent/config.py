@@ -125,11 +125,11 @@ PRESETS: dict[str, dict] = {
     "quick": {
         "env": {"width": 84, "height": 48},
         "model": {"lstm": 256},
-        "rl": {"replay": 50_000, "seq_len": 6, "burn_in": 2, "eps_steps": 20_000,
-               "learning_starts": 1_000, "target_every": 250, "lr": 2.5e-4,
+        "rl": {"replay": 50_000, "seq_len": 6, "burn_in": 2, "eps_steps": 10_000,
+               "learning_starts": 1_000, "target_every": 100, "lr": 2.5e-4,
                "env_steps_per_update": 16},
-        "train": {"max_steps": 2_000, "batch_size": 16, "log_every": 25,
-                  "checkpoint_every": 250, "precision": "bf16"},
+        "train": {"max_steps": 1_500, "batch_size": 16, "log_every": 25,
+                  "checkpoint_every": 250},
     },
     "demo": {
         "env": {"scenario": "basic", "width": 84, "height": 48},
@@ -139,7 +139,7 @@ PRESETS: dict[str, dict] = {
                "env_steps_per_update": 16},
         "eval": {"episodes": 10},
         "train": {"max_steps": 200, "batch_size": 8, "log_every": 10, "checkpoint_every": 50,
-                  "precision": "bf16", "progress": False},
+                  "progress": False},
     },
     "tiny": {
         "model": {"lstm": 32},
