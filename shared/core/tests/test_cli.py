@@ -59,3 +59,17 @@ def test_module_entry_point_in_a_subprocess(tmp_path):
     assert_user_error(run_module("dldiy_core", ["toy-train", "--out", str(tmp_path / "r"),
                                                 "--preset", "tiny"]), "already holds a run")
     assert run_module("dldiy_core", ["nope"]).code == 2
+
+
+def test_output_flags_once_per_parser():
+    from dldiy_core import ArgumentParser, add_output_args
+
+    p = ArgumentParser(prog="x")
+    add_output_args(p, resume=True)
+    add_output_args(p, flag="--json", required=False, help="figures file")
+    args = p.parse_args(["--out", "r", "--json", "f.json", "--force"])
+    assert (args.out, args.json, args.force, args.resume) == ("r", "f.json", True, False)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--out", "r", "--resume", "--force"])
+    with pytest.raises(SystemExit):
+        p.parse_args(["--json", "f.json"])  # --out is required

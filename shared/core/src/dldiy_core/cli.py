@@ -62,18 +62,25 @@ def add_output_args(parser: argparse.ArgumentParser, *, flag: str = "--out",
                     resume: bool = False) -> None:
     """Add ``--out`` (``flag``), ``--force`` and, with ``resume=True``, ``--resume`` (exclusive).
 
-    The command then checks its outputs with :func:`~dldiy_core.guard.prepare_out_dir` /
-    :func:`~dldiy_core.guard.prepare_out_file` (``force=args.force``, ``resume=args.resume``):
-    an output never replaces an input (even with ``--force``) and a run only with ``--force``.
+    Call it once per output flag (``--out``, then ``--json`` with ``required=False``): ``--force``
+    and ``--resume`` are added once. The command then checks its outputs with
+    :func:`~dldiy_core.guard.prepare_out_dir` / :func:`~dldiy_core.guard.prepare_out_file`
+    (``force=args.force``, ``resume=args.resume``): an output never replaces an input (even with
+    ``--force``) and a run only with ``--force``.
     """
     parser.add_argument(flag, required=required, help=help)
+    have = parser._option_string_actions  # the flags this parser already has
+    wanted = [("--resume", resume), ("--force", True)]
+    if all(name in have or not want for name, want in wanted):
+        return
     group = parser.add_mutually_exclusive_group()
-    if resume:
+    if resume and "--resume" not in have:
         group.add_argument("--resume", action="store_true",
                            help=f"continue the run in {flag.lstrip('-').upper()}")
-    group.add_argument("--force", action="store_true",
-                       help="replace a run (or a file of one) already there; inputs are never "
-                            "replaced")
+    if "--force" not in have:
+        group.add_argument("--force", action="store_true",
+                           help="replace a run (or a file of one) already there; inputs are "
+                                "never replaced")
 
 
 def emit_json(data: Mapping[str, Any], path: str | None = None) -> None:
