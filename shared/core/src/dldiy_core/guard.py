@@ -13,7 +13,10 @@ A command declares its inputs (:func:`check_outputs` ``inputs=``, or by reading 
 :func:`~dldiy_core.io.check_input` / :func:`~dldiy_core.io.read_input` /
 :func:`~dldiy_core.io.open_input`); they are remembered until the command ends
 (:func:`~dldiy_core.errors.run_main`), and the atomic writer (:func:`~dldiy_core.io.atomic_path`)
-refuses to replace any of them, whatever the code path. Typical use in a CLI command::
+refuses to replace any of them, whatever the code path. Register only what the command must
+not change: a file it rewrites itself (its own run when resuming, a cache it updates) is read
+with ``register=False``. Typical use in a CLI command (inputs first, then the outputs, then the
+work, so a bad input leaves no empty output folder and a bad output costs no work)::
 
     add_output_args(parser, help="output .npy file")          # --out FILE and --force
     ...
