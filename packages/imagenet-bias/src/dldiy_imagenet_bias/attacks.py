@@ -147,6 +147,10 @@ def robustness_curve(model: Model, x: torch.Tensor, y: torch.Tensor,
     out = []
     for eps in epsilons:
         check_eps(eps, norm)
+        if eps == 0:  # no perturbation: the clean accuracy, without running the attack
+            out.append({"eps": 0.0, "accuracy": accuracy(model, x, accept),
+                        "kept_prediction": 1.0})
+            continue
         advs = []
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]

@@ -193,10 +193,11 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = _cfg(args)
-    if args.images < 1:
-        raise UserError(f"--images {args.images}: must be >= 1")
+    if args.images < 1 or args.mmd_points < 20:
+        raise UserError(f"--images {args.images} / --mmd-points {args.mmd_points}: need >= 1 "
+                        f"image and >= 20 points")
     out = _json_out(args, cfg)
-    _results(out, run_bench(cfg, n_images=args.images))
+    _results(out, run_bench(cfg, n_images=args.images, mmd_points=args.mmd_points))
     return 0
 
 
@@ -213,6 +214,8 @@ def commands() -> Commands:
         c.add_argument("--json", help="write the results here")
         if name == "bench":
             c.add_argument("--images", type=int, default=64, help="images timed")
+            c.add_argument("--mmd-points", type=int, default=10_000,
+                           help="points of the MMD-critic timing")
     for name, fn, help_ in [
             ("study", cmd_study, "write the human-study page of the top-1 mistakes"),
             ("explain", cmd_explain, "explain clean and adversarial predictions"),

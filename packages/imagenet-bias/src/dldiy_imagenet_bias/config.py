@@ -53,6 +53,8 @@ class AttackConfig:
     steps: int = 10
     n_images: int = 64
     """Images attacked (correctly classified ones first)."""
+    deepfool_images: int = 16
+    """Images whose minimal (DeepFool) perturbation is measured."""
     seed: int = 0
 
 
@@ -92,10 +94,10 @@ class BiasConfig:
 PRESETS: dict[str, dict] = {
     "paper": {"critic": {"prototypes": 10, "criticisms": 5},
               "attack": {"n_images": 256, "steps": 20}},
-    "quick": {"data": {"per_label": 16},
-              "attack": {"n_images": 12, "steps": 5,
+    "quick": {"data": {"per_label": 12},
+              "attack": {"n_images": 8, "steps": 5, "deepfool_images": 4,
                          "epsilons": [0.0, 0.5 / 255, 1 / 255, 2 / 255, 4 / 255]},
-              "explain": {"n_images": 4},
+              "explain": {"n_images": 3},
               "critic": {"prototypes": 4, "criticisms": 2, "min_images": 12}},
 }
 
@@ -122,6 +124,7 @@ def check(cfg: BiasConfig) -> BiasConfig:
              if a.norm == "linf" else "must be >= 0")
     need(a.steps >= 1, "attack.steps", a.steps, "must be >= 1")
     need(a.n_images >= 1, "attack.n_images", a.n_images, "must be >= 1")
+    need(a.deepfool_images >= 1, "attack.deepfool_images", a.deepfool_images, "must be >= 1")
     need(x.n_images >= 1, "explain.n_images", x.n_images, "must be >= 1")
     need(x.ig_steps >= 2, "explain.ig_steps", x.ig_steps, "must be >= 2")
     need(x.neighbours >= 1, "explain.neighbours", x.neighbours, "must be >= 1")

@@ -108,9 +108,9 @@ def run_attacks(ev: Evaluated, cfg: BiasConfig) -> dict[str, Any]:
                                    norm="linf") if a.norm == "linf" else []
     out["pgd"] = robustness_curve(clf, x, y, accept, a.epsilons, attack="pgd", norm=a.norm,
                                   steps=a.steps)
-    _, norms = deepfool(clf, x[: min(len(x), 8)], num_classes=5, max_iter=20)
+    _, norms = deepfool(clf, x[: a.deepfool_images], num_classes=5, max_iter=20)
     out["deepfool_l2_median"] = float(norms.median())
-    out["deepfool_linf_equiv_median"] = float((norms / (x[0].numel() ** 0.5)).median())
+    out["deepfool_rms_median"] = float((norms / (x[0].numel() ** 0.5)).median())
     out["seconds"] = time.perf_counter() - t
     return out
 

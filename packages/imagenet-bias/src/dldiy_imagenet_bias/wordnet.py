@@ -120,8 +120,34 @@ def _ancestors(wn: WordNet, wnid: str) -> dict[str, int]:
 
 @lru_cache(maxsize=2)
 def load_wordnet(folder: str | None = None) -> WordNet:
-    """The noun hierarchy from ``folder`` (default: :func:`wordnet_dir`), parsed once."""
+    """The noun hierarchy from ``folder`` (default: :func:`wordnet_dir`), parsed once and kept
+    as JSON in the data cache (keyed by the file's size and time)."""
+    import json
+
+    from dldiy_core import atomic_write_text, data_cache
+
     path = Path(folder or wordnet_dir()) / "data.noun"
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    cache = data_cache("imagenet-bias") / f"wordnet-{st.st_size}-{int(st.st_mtime)}.json"
+    if cache.is_file():
+        try:
+            d = json.loads(cache.read_text())
+            return WordNet(d["words"], d["hypernyms"], d["glosses"])
+        except (OSError, ValueError, KeyError):
+            log.warning("%s: unreadable cache, parsing WordNet again", cache)
+    wn = _parse_file(path)
+    try:
+        atomic_write_text(cache, json.dumps({"words": wn.words, "hypernyms": wn.hypernyms,
+                                             "glosses": wn.glosses}))
+    except (OSError, UserError) as e:
+        log.warning("WordNet cache not written (%s)", e)
+    return wn
+
+
+def _parse_file(path: Path) -> WordNet:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             wn = WordNet.parse(f)
