@@ -70,6 +70,9 @@ def cmd_eval(args) -> int:
                                  "severity_mean", "severity_median", "n_skipped",
                                  "images_per_s")}
     figures["per_label_top1"] = {k: v["top1"] for k, v in s["per_label"].items()}
+    figures["per_label_n"] = {k: v["n"] for k, v in s["per_label"].items()}
+    figures["severity_hist"] = s["severity_hist"]
+    figures["confusions"] = s["confusions"][:10]
     _results(out, figures)
     return 0
 
