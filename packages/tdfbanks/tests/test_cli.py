@@ -71,7 +71,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tone_corpus, tmp_path):
                                      "model.input_gain=0"]), "input_gain")
     wav = next(tone_corpus.rglob("TEST/*/*/*.WAV"))
     assert_user_error(run_cli(main, ["features", str(wav), "--out", str(tmp_path)]),
-                      "is a folder")
+                      "contains the input")
 
 
 def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
@@ -86,10 +86,12 @@ def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
     assert {"filter_responses.png", "centre_frequencies.png", "lowpass.png",
             "index.html"} <= list_files(out)
     assert "tdfb-learn-all" in (out / "report.md").read_text()
-    # a second run reuses the finished front ends; other settings are refused, not mixed in
-    assert run_cli(main, args).code == 0
-    assert_user_error(run_cli(main, [*args, "--set", "lr=0.1"]), "result.json",
-                      "other settings")
+    # the folder holds an experiment: refused without --resume; --resume reuses the finished
+    # front ends; other settings are refused, not mixed in
+    assert_user_error(run_cli(main, args), "exp", "already holds a run")
+    assert run_cli(main, [*args, "--resume"]).code == 0
+    assert_user_error(run_cli(main, [*args, "--resume", "--set", "lr=0.1"]),
+                      "experiment-config.json", "other settings", "lr")
     assert_user_error(run_cli(main, [*args, "--set", "experiment=mfsc,nope"]), "nope")
 
 

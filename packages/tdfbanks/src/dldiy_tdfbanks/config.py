@@ -5,20 +5,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dldiy_core import TrainConfig
+from dldiy_core import TrainConfig, bounded
 
 FRONTENDS: tuple[str, ...] = ("mfsc", "tdfb-fixed", "tdfb-learn-all", "tdfb-learn-filterbank",
                               "tdfb-random", "leaf", "sincnet")
 """Front ends by name; ``tdfb-<mode>`` is the TD-filterbank in that mode."""
+IMPLS: tuple[str, ...] = ("auto", "fft", "direct", "band")
+"""TD-filterbank implementations (:data:`.filterbank.IMPLS`)."""
 
 
 @dataclass
 class DataConfig:
     corpus: str = ""
     """A TIMIT-layout folder; empty: the corpus ``data build`` writes (built if missing)."""
-    train_hours: float = 0.0
+    train_hours: float = bounded(0.0, ge=0)
     """Use at most this many hours of the train split (0: all), the same utterances every run."""
-    max_seconds: float = 8.0
+    max_seconds: float = bounded(8.0, gt=0)
     """Skip longer utterances (memory)."""
     resample: bool = False
     """Resample audio at another rate instead of rejecting it."""
@@ -28,32 +30,61 @@ class DataConfig:
 class ModelConfig:
     frontend: str = "tdfb-learn-all"
     preemphasis: bool = False
-    input_gain: float = 1.0
+    input_gain: float = bounded(1.0, gt=0)
     """Waveform scale before the front end (``frontend.GAIN``); 32768 reads it in 16-bit units,
     where log(1 + x) acts as a log (use ``impl=fft`` then for an exact fixed front end)."""
-    channels: int = 1000
-    layers: int = 5
-    kernel: int = 5
-    first_stride: int = 1
+    channels: int = bounded(1000, ge=1)
+    layers: int = bounded(5, ge=1)
+    kernel: int = bounded(5, ge=1)
+    """Odd, so that every convolution keeps the frame count."""
+    first_stride: int = bounded(1, ge=1)
     """Stride of the first conv layer (2 halves the frame rate to 20 ms: faster, coarser)."""
-    dropout: float = 0.5
+    dropout: float = bounded(0.5, ge=0, lt=1)
     weight_norm: bool = True
     impl: str = "auto"
     """TD-filterbank implementation: auto (band for fixed filters, else fft), fft, direct, band."""
+
+    def check(self) -> None:
+        if self.kernel % 2 == 0:
+            raise ValueError(f"kernel={self.kernel} must be odd (the convolutions keep the "
+                             "frame count)")
+        _check_frontend(self.frontend, "frontend")
+        if self.impl not in IMPLS:
+            raise ValueError(f"impl={self.impl!r} is not one of {', '.join(IMPLS)}")
+        _check_impl(self.impl, self.frontend, "frontend")
 
 
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    lr: float = 3e-4
-    frontend_lr: float = 3e-4
+    lr: float = bounded(3e-4, gt=0)
+    frontend_lr: float = bounded(3e-4, gt=0)
     """Learning rate of the front end's parameters (learn modes)."""
-    weight_decay: float = 0.0
+    weight_decay: float = bounded(0.0, ge=0)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=60, batch_size=16, seed=0, log_every=50, checkpoint_every=500, grad_clip=5.0))
     experiment: list[str] = field(default_factory=lambda: list(FRONTENDS))
     """Front ends the ``experiment`` command compares."""
+
+    def check(self) -> None:
+        if not self.experiment:
+            raise ValueError("experiment=[] names no front end to compare")
+        for name in self.experiment:
+            _check_frontend(name, "experiment")
+            _check_impl(self.model.impl, name, "experiment")
+        if len(set(self.experiment)) < len(self.experiment):
+            raise ValueError(f"experiment={self.experiment} names a front end twice")
+
+
+def _check_frontend(name: str, key: str) -> None:
+    if name not in FRONTENDS:
+        raise ValueError(f"{key}: unknown front end {name!r} (choose from {', '.join(FRONTENDS)})")
+
+
+def _check_impl(impl: str, name: str, key: str) -> None:
+    if impl == "band" and name.startswith("tdfb-") and name != "tdfb-fixed":
+        raise ValueError(f"model.impl=band needs fixed filters, not {key} {name} (use auto)")
 
 
 PRESETS: dict[str, dict] = {

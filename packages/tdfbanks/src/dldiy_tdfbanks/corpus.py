@@ -23,9 +23,21 @@ from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, atomic_write_text, progress, to_dict
+from dldiy_core import (
+    UserError,
+    atomic_write_text,
+    bounded,
+    check_config,
+    check_outputs,
+    make_dir,
+    os_error,
+    progress,
+    read_input,
+    to_dict,
+)
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE
+from .markers import BUILD_MARKER
 from .segments import check_silence, pad_edges, tidy_segments, to_samples
 from .text import BIBLE_RANGE, corpus_sentences
 from .timit import SPLITS, write_utterance
@@ -57,10 +69,10 @@ class CorpusConfig:
     """What to synthesize. The amounts are audio after 16 kHz resampling, edge silences
     included; every split gets them to within one sentence per speaker."""
 
-    train_hours: float = 2.2
-    dev_minutes: float = 18.0
-    test_minutes: float = 18.0
-    seed: int = 0
+    train_hours: float = bounded(2.2, gt=0)
+    dev_minutes: float = bounded(18.0, ge=0)
+    test_minutes: float = bounded(18.0, ge=0)
+    seed: int = bounded(0, ge=0)
     engines: list[str] = field(default_factory=lambda: ["festival", "espeak", "piper"])
     festival_voices: list[str] = field(default_factory=lambda: ["kal", "ked", "slt"])
     """Short names of :data:`.tts.FESTIVAL_VOICES`."""
@@ -68,23 +80,33 @@ class CorpusConfig:
         "en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
         "en-gb-x-gbcwmd", "en-us-nyc"])
     espeak_variants: list[str] = field(default_factory=lambda: list(ESPEAK_VARIANTS))
-    speaker_minutes: float = 2.5
+    speaker_minutes: float = bounded(2.5, gt=0)
     """Audio per speaker; sets the number of speakers of each split."""
-    festival_share: float = 0.4
+    festival_share: float = bounded(0.4, ge=0, le=1)
     """Fraction of each split's speakers voiced by festival (at least one; espeak gets the
     speakers festival and piper leave)."""
-    piper_share: float = 0.2
+    piper_share: float = bounded(0.2, ge=0, le=1)
     """Fraction of each split's speakers voiced by piper (at least one)."""
-    min_words: int = 5
-    max_words: int = 20
-    max_seconds: float = 8.0
+    min_words: int = bounded(5, ge=1)
+    max_words: int = bounded(20, ge=1)
+    max_seconds: float = bounded(8.0, gt=0)
     """Longer utterances are skipped (``too_long``): the trainer leaves them out anyway."""
     bible_range: str = BIBLE_RANGE
-    dither: float = 1e-4
+    dither: float = bounded(1e-4, ge=0)
     """Std of the Gaussian noise added to every sample (no digital silence: log features)."""
-    workers: int = 2
+    workers: int = bounded(2, ge=1)
     """>1: one thread per engine (festival synthesizes in its own process, espeak and piper's
     onnxruntime work outside Python's lock, so both cores work); 1: one after the other."""
+
+    def check(self) -> None:
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words={self.min_words} is above max_words={self.max_words}")
+        if self.festival_share + self.piper_share > 1:
+            raise ValueError(f"festival_share + piper_share = "
+                             f"{self.festival_share + self.piper_share:g} is above 1")
+        if self.max_seconds * SAMPLE_RATE < MIN_SAMPLES:
+            raise ValueError(f"max_seconds={self.max_seconds:g} leaves no utterance long enough "
+                             f"for one filter ({MIN_SAMPLES} samples)")
 
 
 # ------------------------------------------------------------------------------ one utterance
@@ -180,7 +202,11 @@ def run_speaker(out: Path, spk: Speaker, items: list[tuple[int, str]], cfg: Corp
                 # said again, unused: espeak's output depends slightly on everything it said
                 # before in this process, so a resumed build replays to match a fresh one
                 _synthesize(spk, pending[:1])
-            res.seconds += sf.info(wav).frames / SAMPLE_RATE
+            try:
+                res.seconds += sf.info(wav).frames / SAMPLE_RATE
+            except (sf.LibsndfileError, RuntimeError) as e:
+                raise UserError(f"{wav}: unreadable audio of an earlier build ({e}); delete it "
+                                "to synthesize it again") from None
             res.utterances += 1
             pending.pop(0)
             continue
@@ -235,7 +261,10 @@ def load_sentences(out: Path, cfg: CorpusConfig) -> list[str]:
     key = f"# {cfg.bible_range} | {cfg.min_words}-{cfg.max_words} words"
     cache = out / "sentences.txt"
     if cache.is_file():
-        lines = cache.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = read_input(cache, "sentence list", register=False).decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            lines = []  # damaged: written again below
         if lines and lines[0] == key:
             return lines[1:]
     sentences = corpus_sentences(cfg.bible_range, cfg.min_words, cfg.max_words)
@@ -243,18 +272,76 @@ def load_sentences(out: Path, cfg: CorpusConfig) -> list[str]:
     return sentences
 
 
+BUILD_FILES = (BUILD_MARKER, "sentences.txt", "corpus.json")
+"""The files of a build beside its split folders (``build-config.json`` first: the marker)."""
+
+
+def _read_build_config(path: Path) -> dict:
+    try:
+        data = json.loads(read_input(path, "build config", register=False).decode())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: corrupt build config ({e}); --force starts the corpus "
+                        "over") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: corrupt build config (not a JSON object); --force starts the "
+                        "corpus over")
+    return data
+
+
 def _same_build(out: Path, cfg: CorpusConfig) -> None:
     """Refuse to resume a folder built with another config (mixed plans)."""
     mine = {k: v for k, v in to_dict(cfg).items() if k != "workers"}
-    path = out / "build-config.json"
+    path = out / BUILD_MARKER
     if path.is_file():
-        theirs = {k: v for k, v in json.loads(path.read_text()).items() if k != "workers"}
+        theirs = {k: v for k, v in _read_build_config(path).items() if k != "workers"}
         if theirs != mine:
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise UserError(f"{out}: built with another config (differs in {diff}); "
                             "choose an empty folder")
     else:
         atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
+
+
+def prepare_build(out: Path, cfg: CorpusConfig, resume: bool = False,
+                  force: bool = False) -> None:
+    """Check a ``data build`` folder before any synthesis: settings in range; the folder new,
+    empty, or a build of this package (continued with ``resume`` if built with the same
+    settings, deleted and started over with ``force``); anything else is refused."""
+    check_config(cfg)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file, not a corpus folder")
+    check_outputs([out], force=force, resume=resume)  # inputs, runs, builds (the marker)
+    marker = out / BUILD_FILES[0]
+    if resume and not marker.is_file():
+        raise UserError(f"{out}: no corpus build to resume there (no {marker.name})")
+    try:
+        others = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    except OSError as e:
+        raise os_error(e, out, "read folder") from None
+    if marker.is_file():
+        if resume:
+            _same_build(out, cfg)
+            return
+        # force: the old build goes (only its own files and split folders)
+        import shutil
+
+        try:
+            for name in others:
+                p = out / name
+                if p.is_dir() and name.lower() in SPLITS:
+                    shutil.rmtree(p)
+                elif p.is_file() and (name in BUILD_FILES[1:] or ".tmp-" in name):
+                    p.unlink()
+            marker.unlink()
+        except OSError as e:
+            raise os_error(e, None, "delete the previous build") from None
+        log.info("%s: the previous build was deleted (--force)", out)
+        return
+    if others:
+        raise UserError(f"{out}: not empty and not a corpus build ({', '.join(others[:3])}"
+                        f"{'...' if len(others) > 3 else ''}); choose a new or empty folder")
+    make_dir(out)
 
 
 def summarize(results: list[SpeakerResult], cfg: CorpusConfig, n_sentences: int,
@@ -291,7 +378,7 @@ def build_corpus(out: Path, cfg: CorpusConfig | None = None) -> dict:
     out = Path(out)
     t0 = time.time()
     check_engines(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     _same_build(out, cfg)
     stale = list(out.rglob(".*.tmp-*"))  # a killed build's half-written file (never read)
     for path in stale:

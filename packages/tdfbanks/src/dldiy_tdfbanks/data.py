@@ -59,8 +59,7 @@ class SpeechSet(torch.utils.data.Dataset):
 
 def read_utterance(utt: Utterance, resample: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Audio ``[T]`` and phone ids ``[L]`` (checked against the audio length)."""
-    wave = utt.audio(resample)
-    phones = utt.phones(None if resample else len(wave))
+    wave, phones = utt.read(resample)
     return wave, np.array([PHONE_ID[p] for _, _, p in phones], dtype=np.int64)
 
 

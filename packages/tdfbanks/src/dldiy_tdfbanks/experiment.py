@@ -19,10 +19,17 @@ from dldiy_core import (
     Report,
     UserError,
     atomic_write_text,
+    check_input,
+    check_outputs,
     from_dict,
+    holds_run,
     load_checkpoint,
     load_module_state,
     new_figure,
+    os_error,
+    prepare_out_dir,
+    read_input,
+    save_config,
     to_dict,
     write_results,
 )
@@ -32,6 +39,7 @@ from .data import SpeechSet, load_split
 from .evaluate import evaluate
 from .filterbank import TDFilterbank, mel_triangles, squared_hann
 from .frontend import MFSC
+from .markers import EXPERIMENT_MARKER
 from .models import Recognizer
 from .train import build_model, check_config, corpus_path, train
 
@@ -41,7 +49,7 @@ EVAL_MAX_SECONDS = 60.0
 
 def load_run(run: str | Path) -> tuple[Config, Recognizer]:
     """The config and trained recognizer of a ``train`` run folder."""
-    path = Path(run) / "checkpoint.safetensors"
+    path = Path(check_input(run, "run", folder=True)) / "checkpoint.safetensors"
     state = load_checkpoint(path)
     try:
         cfg = from_dict(Config, state["config"])
@@ -52,31 +60,100 @@ def load_run(run: str | Path) -> tuple[Config, Recognizer]:
     return cfg, model.eval()
 
 
-def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet]) -> dict:
-    """Train (or resume) one front end in ``folder`` and score it; cached in result.json."""
+def _read_json(path: Path, what: str) -> dict:
+    """A JSON object written by this package; damage is one line naming the file."""
+    try:
+        data = json.loads(read_input(path, what, register=False).decode())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: corrupt {what} ({e}); --force starts over") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: corrupt {what} (not a JSON object); --force starts over")
+    return data
+
+
+def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet],
+            resume: bool = True, force: bool = False) -> dict:
+    """Train one front end in ``folder`` and score it; cached in result.json. ``resume``: a
+    finished front end (result.json) is kept and an interrupted one resumes from its
+    checkpoint; ``force``: whatever ``folder`` holds is replaced."""
     c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, frontend=name))
     done = folder / "result.json"
-    if done.exists():
-        result = json.loads(done.read_text())
+    if done.exists() and not force:
+        result = _read_json(done, "result file")
         if result.get("config") != to_dict(c):
             raise UserError(f"{done}: written with other settings; use another --out folder")
         return result
+    if force and done.exists():
+        try:
+            done.unlink()
+        except OSError as e:
+            raise os_error(e, done, "replace") from None
     t0 = time.perf_counter()
-    trainer = train(c, folder, resume=(folder / "checkpoint.safetensors").exists(),
-                    data=data["train"])
+    again = resume and not force and (folder / "checkpoint.safetensors").exists()
+    # resuming the experiment, a front end killed before its first checkpoint starts over
+    trainer = train(c, folder, resume=again, data=data["train"], force=force or resume)
     model = trainer.model
-    logged = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    logged = [h for h in trainer.history if h.get("kind") == "train"]
     result = {"frontend": name, "config": to_dict(c),
               "train_s": time.perf_counter() - t0,  # this process only, if resumed
               "frontend_params": sum(p.numel() for p in model.frontend.parameters()
                                      if p.requires_grad),
               "train_hours": data["train"].seconds() / 3600,
-              "loss": [(h["step"], h["loss"]) for h in logged if h["kind"] == "train"]}
+              "loss": _logged_losses(folder / "metrics.jsonl", logged)}
     for split in ("dev", "test"):
         result[f"{split}_per"] = evaluate(model, data[split])["per"]
     log.info("%s: dev PER %.3f, test PER %.3f", name, result["dev_per"], result["test_per"])
     atomic_write_text(done, json.dumps(result, indent=1))
     return result
+
+
+def _logged_losses(path: Path, fallback: list[dict]) -> list[tuple[int, float]]:
+    """``(step, loss)`` of every train line of a run's metrics.jsonl (a resumed run's earlier
+    lines too); the trainer's own history if the file cannot be read."""
+    try:
+        lines = read_input(path, "metrics", register=False).decode().splitlines()
+        logged = [json.loads(line) for line in lines if line.strip()]
+    except (UserError, json.JSONDecodeError, UnicodeDecodeError):
+        logged = fallback
+    return [(h["step"], h["loss"]) for h in logged
+            if isinstance(h, dict) and h.get("kind") == "train" and "loss" in h]
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in data.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out.update(_flat(v, key) if isinstance(v, dict) else {key: v})
+    return out
+
+
+def prepare_experiment(cfg: Config, out: Path, resume: bool = False, force: bool = False,
+                       same_settings: bool = True) -> None:
+    """Check an experiment folder before any work and mark it (``experiment-config.json``):
+    not an input, not another run; one that holds an experiment is refused unless ``resume``
+    (with the same settings when ``same_settings``) or ``force``."""
+    inputs = [Path(cfg.data.corpus)] if cfg.data.corpus else []
+    marker = out / EXPERIMENT_MARKER
+    check_outputs([out], inputs, force=force, resume=resume)
+    if resume and not marker.is_file():
+        raise UserError(f"{out}: no experiment to resume there (no {marker.name})")
+    if not resume and not force:  # an experiment folder from before the marker existed
+        held = [name for name in cfg.experiment
+                if (out / name / "result.json").exists() or holds_run(out / name)]
+        if held:
+            raise UserError(f"{out}: already holds runs of an experiment ({', '.join(held)}); "
+                            "continue it with --resume, replace it with --force, or choose "
+                            "another folder")
+    if resume and same_settings:
+        theirs = _read_json(marker, "experiment config")
+        mine = to_dict(cfg)
+        if theirs != mine:
+            a, b = _flat(mine), _flat(theirs)
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise UserError(f"{marker}: the experiment there has other settings (differs in "
+                            f"{', '.join(diff)}); use another --out folder or --force")
+    prepare_out_dir(out, inputs, force=True)  # checked above: create it, test it is writable
+    save_config(cfg, marker)
 
 
 def load_data(cfg: Config) -> dict[str, SpeechSet]:
@@ -113,21 +190,28 @@ def add_correlation(r: Report, waves: list[np.ndarray], what: str) -> float:
     return float(corr.mean())
 
 
-def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC") -> Path:
-    """Train every front end of ``cfg.experiment``; write the table, plots and a report."""
+def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC",
+                   resume: bool = False, force: bool = False) -> Path:
+    """Train every front end of ``cfg.experiment``; write the table, plots and a report.
+
+    ``out`` holding an experiment is refused unless ``resume`` (same settings: finished front
+    ends kept, an interrupted one resumed) or ``force`` (every front end trained again)."""
+    check_config(cfg)
+    prepare_experiment(cfg, out, resume, force)
     data = load_data(cfg)
     r = Report(out, title)
-    add_experiment(r, cfg, out, data)
+    add_experiment(r, cfg, out, data, resume=resume, force=force)
     add_correlation(r, data["test"].waves[:50], "synthesized test speech")
     return r.write()
 
 
 def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet],
-                   runs: Path | None = None) -> dict:
+                   runs: Path | None = None, resume: bool = True, force: bool = False) -> dict:
     """Train and score every front end of ``cfg.experiment`` in ``runs/<front end>`` (default
-    ``out``); add the table and plots."""
+    ``out``); add the table and plots (``resume``, ``force``: :func:`run_one`)."""
     runs = out if runs is None else runs
-    results = {name: run_one(cfg, name, runs / name, data) for name in cfg.experiment}
+    results = {name: run_one(cfg, name, runs / name, data, resume, force)
+               for name in cfg.experiment}
     write_results(out / "experiment.json", {k: {m: v for m, v in r.items()
                                                if m not in ("loss", "config")}
                                            for k, r in results.items()})

@@ -19,13 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import IMPLS
 from .frontend import Frontend, fft_conv
 from .subband import SubbandPlan
 
 Mode = Literal["fixed", "learn-all", "learn-filterbank", "random"]
 MODES: tuple[str, ...] = ("fixed", "learn-all", "learn-filterbank", "random")
 Impl = Literal["auto", "fft", "direct", "band"]
-IMPLS: tuple[str, ...] = ("auto", "fft", "direct", "band")
 
 
 def mel_triangles(n_filters: int = 40, sample_rate: int = 16_000, f_min: float = 0.0,

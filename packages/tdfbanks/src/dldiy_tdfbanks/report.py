@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import Report, to_dict
+from dldiy_core import Report, check_outputs, prepare_out_dir, to_dict
 
 from .audio import SAMPLE_RATE, load_audio
 from .config import Config
@@ -19,6 +19,7 @@ from .data import cache_root
 from .evaluate import transcribe
 from .experiment import add_correlation, add_experiment, load_data
 from .phones import TIMIT61, fold
+from .train import check_config
 
 REAL_SPEECH = Path("/usr/share/pocketsphinx/test/data")
 """Debian's pocketsphinx-testdata: a few real recordings (no phone labels)."""
@@ -40,8 +41,14 @@ def real_speech() -> list[np.ndarray]:
     return [load_audio(f, resample=True) for f in files]
 
 
-def demo(cfg: Config, out: Path) -> Path:
+def demo(cfg: Config, out: Path, force: bool = False) -> Path:
+    """The demo report in ``out``. A rerun reuses the models it trained with the same settings
+    (``force``: trains them again); a folder holding another run or an input is refused."""
     t0 = time.perf_counter()
+    check_config(cfg)
+    inputs = [cfg.data.corpus] if cfg.data.corpus else []
+    check_outputs([out], inputs, force=force)
+    prepare_out_dir(out, inputs, force=True)  # checked above: create it, test it is writable
     if not cfg.data.corpus:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data,
                                                                 corpus=str(demo_corpus())))
@@ -55,7 +62,7 @@ def demo(cfg: Config, out: Path) -> Path:
     # One runs folder per settings: a rerun reuses its models, other settings train anew.
     digest = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()
     runs = out / "runs" / digest[:12]
-    results = add_experiment(r, cfg, out, data, runs)
+    results = add_experiment(r, cfg, out, data, runs, resume=not force, force=force)
     r.section("Examples (test voices)")
     from .experiment import load_run
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, atomic_write_text
+from dldiy_core import UserError, atomic_write_text, check_input, os_error, read_input
 
-from .audio import SAMPLE_RATE, load_audio, save_wav
+from .audio import SAMPLE_RATE, load_audio, read_audio, save_wav, to_mono_rate
 from .phones import TIMIT61
 
 CORE_TEST_SPEAKERS = frozenset([
@@ -50,14 +50,23 @@ class Utterance:
     def phones(self, n_samples: int | None = None) -> list[tuple[int, int, str]]:
         return read_phn(self.sibling(".phn"), n_samples)
 
+    def read(self, resample: bool = False) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+        """Audio ``[T]`` at 16 kHz and its phones, checked against the audio as recorded (the
+        .PHN sample times count samples at the file's own rate, also when resampling)."""
+        x, rate = read_audio(self.wav)
+        phones = self.phones(len(x))
+        return to_mono_rate(self.wav, x, rate, resample=resample), phones
+
 
 def read_phn(path: Path, n_samples: int | None = None) -> list[tuple[int, int, str]]:
-    """A .PHN file -> ``[(start_sample, end_sample, phone)]``, checked line by line."""
+    """A .PHN file -> ``[(start_sample, end_sample, phone)]``, checked line by line: known
+    phones, ``0 <= start < end``, in time order without overlap (gaps are allowed), and, given
+    ``n_samples``, within the audio."""
     try:
-        lines = path.read_text(encoding="ascii").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: unreadable phone file ({e})") from None
-    out = []
+        lines = read_input(path, "phone file").decode("ascii").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not an ASCII phone file (byte {e.start})") from None
+    out: list[tuple[int, int, str]] = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -72,7 +81,13 @@ def read_phn(path: Path, n_samples: int | None = None) -> list[tuple[int, int, s
         if phone not in TIMIT61:
             raise UserError(f"{path}:{i}: unknown phone {parts[2]!r} (not a TIMIT phone)")
         if not 0 <= start < end:
-            raise UserError(f"{path}:{i}: bad interval {start}..{end}")
+            raise UserError(f"{path}:{i}: bad interval {start}..{end} (needs 0 <= start < end)")
+        if out and start < out[-1][0]:
+            raise UserError(f"{path}:{i}: phone {phone!r} at {start}..{end} goes back in time "
+                            f"(the phone before starts at sample {out[-1][0]})")
+        if out and start < out[-1][1]:
+            raise UserError(f"{path}:{i}: phone {phone!r} at {start}..{end} overlaps the phone "
+                            f"before (which ends at sample {out[-1][1]})")
         if n_samples is not None and end > n_samples:
             raise UserError(f"{path}:{i}: phone ends at sample {end}, beyond the audio "
                             f"({n_samples} samples)")
@@ -100,15 +115,16 @@ def write_utterance(root: Path, split: str, dialect: str, speaker: str, name: st
 
 def scan(root: str | Path) -> dict[str, list[Utterance]]:
     """All utterances of a TIMIT-layout corpus, by split (``train``, ``dev``, ``test``)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"{root}: no such corpus folder")
+    root = check_input(root, "corpus", folder=True)
     found: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
-    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    try:
+        split_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+        wavs = {d: sorted(d.glob("*/*/*")) for d in split_dirs if d.name.lower() in SPLITS}
+    except OSError as e:
+        raise os_error(e, None, "read corpus") from None
+    for split_dir, files in wavs.items():
         split = split_dir.name.lower()
-        if split not in SPLITS:
-            continue
-        for wav in sorted(split_dir.glob("*/*/*")):
+        for wav in files:
             if wav.suffix.lower() != ".wav" or wav.name.startswith("."):
                 continue
             speaker = wav.parent.name.upper()

@@ -9,11 +9,19 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dldiy_core import Trainer, UserError, rank, seed_everything, to_dict, world_size
+from dldiy_core import (
+    Trainer,
+    UserError,
+    check_outputs,
+    rank,
+    seed_everything,
+    to_dict,
+    world_size,
+)
+from dldiy_core import check_config as check_settings
 
-from .config import FRONTENDS, Config
+from .config import Config
 from .data import BucketBatches, SpeechSet, default_corpus, load_split
-from .filterbank import IMPLS
 from .models import Recognizer, make_frontend
 
 log = logging.getLogger(__name__)
@@ -37,16 +45,29 @@ def corpus_path(cfg: Config, build: bool = True) -> Path:
 
 
 def check_config(cfg: Config) -> None:
-    """Settings that would otherwise fail late (after hours of training)."""
-    if not cfg.model.input_gain > 0:
-        raise UserError(f"model.input_gain must be positive, not {cfg.model.input_gain}")
-    if cfg.model.impl not in IMPLS:
-        raise UserError(f"model.impl must be one of {', '.join(IMPLS)}, not {cfg.model.impl!r}")
-    for name in [cfg.model.frontend, *cfg.experiment]:
-        if name not in FRONTENDS:
-            raise UserError(f"unknown front end {name!r} (choose from {', '.join(FRONTENDS)})")
-        if cfg.model.impl == "band" and name.startswith("tdfb-") and name != "tdfb-fixed":
-            raise UserError(f"model.impl=band needs fixed filters, not {name} (use auto)")
+    """Every setting in range (:func:`dldiy_core.check_config`: bounds and the sections'
+    ``check()``), for a config built in Python; one :class:`UserError` line naming the key."""
+    check_settings(cfg)
+
+
+def check_alignable(model: Recognizer, data: SpeechSet, cfg: Config, what: str = "train",
+                    max_share: float = 0.01) -> None:
+    """CTC needs at least one output frame per phone (two between repeated phones); the loss of
+    an utterance with fewer is infinite and zeroed, so it would be skipped without a word.
+    More than ``max_share`` of such utterances is refused naming the settings; fewer are
+    counted in a warning."""
+    lengths = torch.tensor([len(w) for w in data.waves])
+    frames = model.output_frames(model.frontend.frames(lengths))
+    need = torch.tensor([len(lab) + int((lab[1:] == lab[:-1]).sum()) for lab in data.labels])
+    bad = int((frames < need).sum())
+    if not bad:
+        return
+    text = (f"{bad} of {len(data)} {what} utterances have fewer output frames than CTC needs "
+            f"for their phones (model.first_stride={cfg.model.first_stride}, one frame every "
+            f"{10 * cfg.model.first_stride} ms)")
+    if bad > max_share * len(data):
+        raise UserError(f"model.first_stride: {text}; lower model.first_stride")
+    log.warning("%s: they are left out of the loss", text)
 
 
 def build_model(cfg: Config) -> Recognizer:
@@ -65,15 +86,35 @@ def ctc_loss(model: torch.nn.Module, batch) -> torch.Tensor:
                       reduction="mean", zero_infinity=True)
 
 
+def check_run_folder(out: str | Path | None, inputs: list[Path], resume: bool = False,
+                     force: bool = False) -> None:
+    """Refuse, before any work, a run folder that would replace an input or an existing run
+    (unless ``resume`` / ``force``), and ``resume`` without a run there."""
+    if out is None:
+        return
+    check_outputs([out], inputs, force=force, resume=resume)
+    if resume and not (Path(out) / "checkpoint.safetensors").is_file():
+        raise UserError(f"{out}: no run to resume there (no checkpoint.safetensors)")
+
+
 def train(cfg: Config, out: str | Path | None, resume: bool = False,
-          data: SpeechSet | None = None) -> Trainer:
-    """Train ``cfg.model`` on the train split; returns the trainer (model in ``.model``)."""
+          data: SpeechSet | None = None, force: bool = False) -> Trainer:
+    """Train ``cfg.model`` on the train split; returns the trainer (model in ``.model``).
+
+    ``out`` is refused before the data are read if it would replace an input or a run (unless
+    ``resume``: continue it, or ``force``: replace it)."""
     check_config(cfg)
-    seed_everything(cfg.train.seed)
     if data is None:
+        corpus = corpus_path(cfg, build=False) if cfg.data.corpus or \
+            (default_corpus() / "corpus.json").exists() else None
+        check_run_folder(out, [corpus] if corpus else [], resume, force)
         d = cfg.data
         data = load_split(corpus_path(cfg), "train", d.max_seconds, d.train_hours, d.resample)
+    else:
+        check_run_folder(out, [], resume, force)
+    seed_everything(cfg.train.seed)
     model = build_model(cfg)
+    check_alignable(model, data, cfg)
     front = [p for p in model.frontend.parameters() if p.requires_grad]
     rest = [*model.blocks.parameters(), *model.head.parameters()]
     groups = [{"params": rest, "lr": cfg.lr}]
@@ -86,5 +127,5 @@ def train(cfg: Config, out: str | Path | None, resume: bool = False,
     trainer = Trainer(model, opt, ctc_loss, t, out, run_config=to_dict(cfg))
     log.info("training %s on %d utterances (%.2f h)", cfg.model.frontend, len(data),
              data.seconds() / 3600)
-    trainer.fit(source, resume=resume)
+    trainer.fit(source, resume=resume, force=force)
     return trainer
