@@ -14,7 +14,7 @@ def test_eval_scores_every_split_and_the_baselines(trained_run, tmp_path):
     run, _ = trained_run
     result = run_cli(main, ["eval", "--run", str(run), "--json", str(tmp_path / "e.json")])
     assert result.code == 0, result.err
-    scores = json.loads((tmp_path / "e.json").read_text())
+    scores = json.loads((tmp_path / "e.json").read_text())["figures"]
     for split in ("train", "valid", "test"):
         s = scores[split]
         assert s["notes"] > 0 and s["sing"] > 0 and s["autoencoder"] > 0

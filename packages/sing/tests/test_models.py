@@ -1,5 +1,6 @@
 """Length arithmetic, the spectral loss, and the autoencoder's ability to fit notes."""
 
+import pytest
 import torch
 from conftest import tone
 
@@ -69,3 +70,42 @@ def test_autoencoder_learns_a_few_notes():
         opt.step()
         losses.append(loss.item())
     assert min(losses[-5:]) < 0.2 * losses[0], losses
+
+
+def test_generation_flops_of_the_paper_model():
+    """About 33 GFLOP per note (LSTM about 11), half of it in the two 4096x4096 1x1 convs."""
+    from dldiy_sing.bench import generation_flops
+
+    cfg = ModelConfig()
+    flops = generation_flops(cfg)
+    rewrite = 2 * 2 * 257 * 4096 ** 2
+    assert 30e9 < flops < 36e9 and 0.45 < rewrite / flops < 0.6
+
+
+def test_bf16_fast_path_matches_fp32():
+    from dldiy_sing.bench import fast_model
+
+    torch.manual_seed(0)
+    model = SING(ModelConfig(channels=64, hidden=64, layers=2), 3, 5).eval()
+    args = (torch.tensor([0, 1, 2]), torch.tensor([55, 60, 72]), torch.tensor([0, 2, 4]))
+    with torch.no_grad():
+        ref = model(*args)
+        fast = fast_model(model)(*args).float()
+    assert fast.shape == ref.shape
+    rel = (fast - ref).norm() / ref.norm()
+    assert rel < 0.05, rel
+
+
+@pytest.mark.gpu
+def test_bf16_generation_on_gpu():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from dldiy_sing.bench import fast_model
+
+    model = SING(ModelConfig(), 384, 5).eval()
+    args = (torch.tensor([0, 100]), torch.tensor([60, 64]), torch.tensor([1, 3]))
+    with torch.no_grad():
+        ref = model.cuda()(*(a.cuda() for a in args)).float().cpu()
+        fast = fast_model(model)(*(a.cuda() for a in args)).float().cpu()
+    assert fast.shape == (2, 64000)
+    assert spectral_loss(fast, ref).item() < 0.05 * spectral_loss(torch.zeros_like(ref), ref)

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dldiy_core import Commands, config_from_args, emit_json
+from dldiy_core import Commands, config_from_args, emit_results
 
 from .config import PRESETS, SingConfig
 
@@ -35,9 +35,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate_run
+    from .evaluate import evaluate_runs
 
-    emit_json(evaluate_run(args.run, splits=args.splits, limit=args.limit), args.json)
+    emit_results(evaluate_runs(args.run, splits=args.splits, limit=args.limit), args.json)
     return 0
 
 
@@ -53,7 +53,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = config_from_args(SingConfig, PRESETS, args)
-    emit_json(run_bench(cfg, repeats=args.repeats, run=args.run), args.json)
+    emit_results(run_bench(cfg, repeats=args.repeats, run=args.run), args.json)
     return 0
 
 
@@ -77,10 +77,11 @@ def commands() -> Commands:
     c.add_argument("--resume", action="store_true", help="continue the stages in --out")
     c = cli.add("eval", cmd_eval, "spectral loss of a run on train/valid/test against the "
                 "nearest-neighbour baseline and the autoencoder", config=False)
-    c.add_argument("--run", required=True)
+    c.add_argument("--run", required=True, action="append",
+                   help="run folder; repeat for several seeds (mean and std over runs)")
     c.add_argument("--splits", default="train,valid,test")
     c.add_argument("--limit", type=int, default=0, help="at most this many notes per split")
-    c.add_argument("--json", help="write the figures here")
+    c.add_argument("--json", help="write the figures here (a results file)")
     c = cli.add("generate", cmd_generate, "generate notes of a trained run as 16 kHz WAVs",
                 config=False)
     c.add_argument("--run", required=True)

@@ -164,3 +164,19 @@ def evaluate_run(folder: str | Path, splits: str = "train,valid,test", limit: in
         log.info("scoring %s (%d notes)", name, len(index))
         result[name] = score_split(run, corpus, split["train"], index)
     return result
+
+
+def evaluate_runs(folders: list[str], splits: str = "train,valid,test", limit: int = 0) -> dict:
+    """:func:`evaluate_run` of each run (e.g. one per seed); with several, the mean and the
+    standard deviation over runs of every figure too."""
+    runs = [evaluate_run(f, splits, limit) for f in folders]
+    if len(runs) == 1:
+        return runs[0]
+    out: dict = {"runs": runs}
+    for name in [s for s in runs[0] if isinstance(runs[0][s], dict)]:
+        out[name] = {}
+        for key in runs[0][name]:
+            values = np.array([r[name][key] for r in runs], dtype=float)
+            out[name][key] = float(values.mean())
+            out[name][f"{key}_std"] = float(values.std(ddof=1))
+    return out
