@@ -6,7 +6,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dldiy_core import Commands, config_from_args, emit_results
+from dldiy_core import (
+    Commands,
+    config_from_args,
+    emit_results,
+    prepare_out_dir,
+    prepare_out_file,
+)
 
 from .config import PRESETS, SingConfig
 
@@ -37,6 +43,8 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluate import evaluate_runs
 
+    if args.json:
+        prepare_out_file(args.json, inputs=args.run, force=args.force)
     emit_results(evaluate_runs(args.run, splits=args.splits, limit=args.limit), args.json)
     return 0
 
@@ -53,6 +61,8 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = config_from_args(SingConfig, PRESETS, args)
+    if args.json:
+        prepare_out_file(args.json, inputs=[args.run], force=args.force)
     emit_results(run_bench(cfg, repeats=args.repeats, run=args.run), args.json)
     return 0
 
@@ -61,6 +71,7 @@ def cmd_demo(args) -> int:
     from .report import demo
 
     cfg = config_from_args(SingConfig, PRESETS, args)
+    prepare_out_dir(args.out, inputs=[args.run])
     print(f"report: {demo(cfg, Path(args.out), run=args.run, force=args.force)}")
     return 0
 
@@ -82,6 +93,7 @@ def commands() -> Commands:
     c.add_argument("--splits", default="train,valid,test")
     c.add_argument("--limit", type=int, default=0, help="at most this many notes per split")
     c.add_argument("--json", help="write the figures here (a results file)")
+    c.add_argument("--force", action="store_true", help="replace an existing --json file")
     c = cli.add("generate", cmd_generate, "generate notes of a trained run as 16 kHz WAVs",
                 config=False)
     c.add_argument("--run", required=True)
@@ -93,7 +105,8 @@ def commands() -> Commands:
                    help="WAV file (one note) or folder (--list)")
     c.add_argument("--force", action="store_true", help="replace existing WAV files")
     c = cli.add("bench", cmd_bench, "generation speed (paper and preset sizes, bf16 vs fp32)")
-    c.add_argument("--json", help="write the figures here")
+    c.add_argument("--json", help="write the figures here (a results file)")
+    c.add_argument("--force", action="store_true", help="replace an existing --json file")
     c.add_argument("--repeats", type=int, default=3)
     c.add_argument("--run", help="a trained run: also measure the spectral loss change of its "
                    "bf16 generations")

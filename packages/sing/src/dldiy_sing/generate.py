@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dldiy_core import UserError, write_wav
+from dldiy_core import UserError, prepare_out_file, write_wav
 
 from .evaluate import Run, load_run
 from .nsynth import SAMPLE_RATE
@@ -97,6 +97,7 @@ def generate_cli(args) -> list[Path]:
         paths = [out]
     for p in paths:
         _refuse(p, Path(args.run), args.force)
+        prepare_out_file(p, inputs=[args.run, args.list], force=args.force)
     wavs = synthesize(run, notes)
     for p, w in zip(paths, wavs, strict=True):
         write_wav(p, w, SAMPLE_RATE)
