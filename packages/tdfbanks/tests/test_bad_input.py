@@ -14,6 +14,7 @@ from conftest import make_tone_corpus, tone_utterance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dldiy_core import UserError
 from dldiy_core.testing import (
     assert_bad_input,
     assert_config_bounds,
@@ -76,7 +77,7 @@ def test_out_of_range_setting_is_refused_before_work(world, tmp_path, setting):
 
 
 @pytest.mark.parametrize("setting,names", [
-    ("model.kernel=4", ["model", "kernel=4", "odd"]),
+    ("model.kernel=4", ["model.kernel=4", "odd"]),
     ("experiment=mfsc,nope", ["nope"]),
     ("experiment=mfsc,mfsc", ["twice"]),
     ("model.impl=band --set model.frontend=tdfb-learn-all", ["model.impl=band", "fixed"]),
@@ -84,7 +85,7 @@ def test_out_of_range_setting_is_refused_before_work(world, tmp_path, setting):
 ])
 def test_settings_that_do_not_fit_together(world, tmp_path, setting, names):
     if setting.startswith("min_words"):
-        from dldiy_core import UserError, check_config
+        from dldiy_core import check_config
 
         with pytest.raises(UserError, match="above max_words"):
             check_config(CorpusConfig(min_words=9, max_words=3))
@@ -427,3 +428,23 @@ def test_damaged_or_missing_runs_are_one_line(world, tmp_path):
     cfg.write_text(json.dumps({"model": {"dropout": 2}}))
     assert_bad_input(main, train_args(world["corpus"], tmp_path / "r", "--config", cfg),
                      "cfg.json", "model.dropout", inputs=[cfg, world["corpus"]])
+
+
+def test_data_build_resume_and_force(tmp_path, monkeypatch):
+    from dldiy_tdfbanks import corpus as corpus_mod
+
+    checked = []
+    monkeypatch.setattr(corpus_mod, "check_engines", lambda cfg: checked.append(cfg))
+    cfg = CorpusConfig(train_hours=0.01)
+    build = tmp_path / "build"
+    (build / "TRAIN" / "DR1" / "FX0").mkdir(parents=True)
+    (build / "TRAIN" / "DR1" / "FX0" / "SI1.WAV").write_bytes(b"x")
+    for name in ("sentences.txt", "corpus.json", "notes.txt"):
+        (build / name).write_text("x\n")
+    corpus_mod._same_build(build, cfg)  # writes build-config.json: the marker
+    corpus_mod.prepare_build(build, cfg, resume=True)  # same settings: continued, kept
+    assert (build / "TRAIN" / "DR1" / "FX0" / "SI1.WAV").exists() and not checked
+    with pytest.raises(UserError, match="built with another config"):
+        corpus_mod.prepare_build(build, CorpusConfig(train_hours=0.02), resume=True)
+    corpus_mod.prepare_build(build, cfg, force=True)  # the old build goes, other files stay
+    assert checked and sorted(p.name for p in build.iterdir()) == ["notes.txt"]

@@ -46,12 +46,12 @@ class ModelConfig:
 
     def check(self) -> None:
         if self.kernel % 2 == 0:
-            raise ValueError(f"kernel={self.kernel} must be odd (the convolutions keep the "
-                             "frame count)")
-        _check_frontend(self.frontend, "frontend")
+            raise ValueError(f"model.kernel={self.kernel} must be odd (the convolutions keep "
+                             "the frame count)")
+        _check_frontend(self.frontend, "model.frontend")
         if self.impl not in IMPLS:
-            raise ValueError(f"impl={self.impl!r} is not one of {', '.join(IMPLS)}")
-        _check_impl(self.impl, self.frontend, "frontend")
+            raise ValueError(f"model.impl={self.impl!r} is not one of {', '.join(IMPLS)}")
+        _check_impl(self.impl, self.frontend, "model.frontend")
 
 
 @dataclass

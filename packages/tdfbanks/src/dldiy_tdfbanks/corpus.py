@@ -323,8 +323,11 @@ def prepare_build(out: Path, cfg: CorpusConfig, resume: bool = False,
         if resume:
             _same_build(out, cfg)
             return
-        # force: the old build goes (only its own files and split folders)
+        # force: the old build goes (only its own files and split folders), once the engines
+        # are known to be there to build the new one
         import shutil
+
+        check_engines(cfg)
 
         try:
             for name in others:
