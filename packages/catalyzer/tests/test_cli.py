@@ -50,14 +50,15 @@ def test_bad_input_is_one_line(run, tmp_path, vectors_file):
         ([*search, str(wrong_dim)], "wrong.fvecs: vectors of shape (2, 7)"),
         ([*search, str(nan)], "nan.fvecs: row 0 has NaN or inf"),
         ([*search, str(cut)], "cut.fvecs: truncated or corrupt"),
-        ([*search, str(vectors_file), "--k", "5000"], "k=5000: must be between 1 and the 3000"),
+        ([*search, str(vectors_file), "--k", "5000"],
+         "--k 5000: must be between 1 and the 3000"),
         (["index", "search", "--index", str(other), "--queries", str(vectors_file)],
-         "saved by another version"),
+         "not a catalyzer index"),
         (["train", "--out", str(tmp_path / "x"), "--set", "data.source=nowhere"],
          "unknown data source 'nowhere'"),
         (["train", "--out", str(tmp_path / "x"), "--set", f"data.source={vectors_file}",
           "--set", "data.n_base=9999"], "has 3000 vectors, the splits need"),
-        (["eval", "--run", str(tmp_path / "missing")], "checkpoint not found"),
+        (["eval", "--run", str(tmp_path / "missing")], "missing: run folder not found"),
     ]
     for argv, message in cases:
         assert_user_error(run_cli(main, argv), message)

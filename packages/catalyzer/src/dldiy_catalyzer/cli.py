@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,52 +13,83 @@ from dldiy_core import (
     CheckpointError,
     Commands,
     UserError,
+    add_output_args,
+    check_input,
+    check_outputs,
     config_from_args,
     emit_json,
     emit_results,
     from_dict,
     load_checkpoint,
     load_module_state,
+    prepare_out_dir,
+    prepare_out_file,
 )
 
 from .config import PRESETS, CatalyzerConfig
-from .data import build_splits
+from .data import build_splits, source_file
+from .lattice import sphere_problem
 from .models import Catalyzer
-from .vecs import DTYPES, read_vecs, write_vecs
+from .vecs import read_vectors, write_vecs
+
+CHUNK = 100_000
+"""Vectors encoded at a time by ``index build``."""
 
 
 def load_run(run: str | Path) -> tuple[CatalyzerConfig, Catalyzer]:
     """The config and trained network of a ``train`` run folder."""
-    path = Path(run) / "checkpoint.safetensors"
+    run = check_input(run, "run", folder=True, register=False)
+    path = run / "checkpoint.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{run}: no checkpoint.safetensors in this run folder (not a "
+                              "catalyzer run, or stopped before its first checkpoint)")
     state = load_checkpoint(path)
     try:
         cfg = from_dict(CatalyzerConfig, state["config"])
-        d_in = state["model"]["0.weight"].shape[1]
-    except (KeyError, UserError) as e:
-        raise CheckpointError(f"{path}: not a catalyzer run ({e})") from None
+        weight = state["model"]["0.weight"]
+        d_in = weight.shape[1]
+        if weight.ndim != 2 or weight.shape[0] != cfg.model.hidden:
+            raise ValueError(f"first layer {tuple(weight.shape)} does not fit model.hidden="
+                             f"{cfg.model.hidden}")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, UserError) as e:
+        raise CheckpointError(f"{path}: not a catalyzer run ({' '.join(str(e).split())[:160]})"
+                              ) from None
     net = Catalyzer(d_in, cfg.model.d_out, cfg.model.hidden)
     load_module_state(net, state["model"], path)
     return cfg, net.eval()
 
 
-def read_vectors(path: str | Path) -> np.ndarray:
-    """``.fvecs/.bvecs`` or ``.npy`` ``[n, d]``."""
+def run_files(run: str | Path) -> list[Path]:
+    """The files that make up a run (inputs of the commands that read it): outputs may be
+    written beside them in its folder, never over them."""
+    run = Path(run)
+    names = ["checkpoint.safetensors", "best.safetensors", "metrics.jsonl", "config.json"]
+    return [run / n for n in names] + sorted(run.glob("checkpoint-*.safetensors"))
+
+
+def data_inputs(cfg: CatalyzerConfig) -> list[Path]:
+    """The input files behind ``data.source`` (checked: exists, a readable file)."""
+    path = source_file(cfg.data.source)
+    return [check_input(path, "data source")] if path is not None else []
+
+
+def out_file(path: str | Path, inputs: list[Path], force: bool, suffix: str, what: str
+             ) -> Path:
+    """Check an output file (never an input, nor a file of a run without ``--force``), that
+    its name ends in ``suffix``, then create its folder (see ``prepare_out_file``)."""
     path = Path(path)
-    if path.suffix in DTYPES:
-        return read_vecs(path)
-    if path.suffix == ".npy":
-        try:
-            x = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path}: not a readable .npy file ({e})") from None
-        if x.ndim != 2 or len(x) == 0:
-            raise UserError(f"{path}: expected a non-empty [n, d] array, got shape {x.shape}")
-        return x
-    raise UserError(f"{path}: unknown vector file type (expected .fvecs, .bvecs or .npy)")
+    check_outputs([path], inputs, force=force)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a file")
+    if path.suffix != suffix:
+        raise UserError(f"{path}: {what} are written as a {suffix} file; choose a name ending "
+                        f"in {suffix}")
+    return prepare_out_file(path, inputs, force=force)
 
 
 def cmd_data(args) -> int:
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
+    data_inputs(cfg)
     d = cfg.data
     splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
     print(f"{splits.folder}: database {len(splits.xb)}, train {len(splits.xt)}, "
@@ -69,7 +101,20 @@ def cmd_train(args) -> int:
     from .train import train
 
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
-    trainer = train(cfg, args.out, resume=args.resume)
+    inputs = data_inputs(cfg)
+    out = Path(args.out)
+    check_outputs([out], inputs, force=args.force, resume=args.resume)
+    if args.resume and not (out / "checkpoint.safetensors").is_file():
+        raise UserError(f"{out}: no run to resume (no checkpoint.safetensors there)")
+    created = not out.exists()
+    prepare_out_dir(out, inputs, force=args.force, resume=args.resume)
+    try:
+        trainer = train(cfg, out, resume=args.resume, force=args.force)
+    except BaseException:
+        if created:  # a refused or failed start leaves no empty run folder behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     last = [h for h in trainer.history if h["kind"] == "train"][-1:]
     if last:
         print(f"step {last[0]['step']}: loss {last[0]['loss']:.4f} "
@@ -82,6 +127,9 @@ def cmd_eval(args) -> int:
     from .evaluate import baseline_recalls, catalyzer_recalls
 
     cfg, net = load_run(args.run)
+    inputs = [*run_files(args.run), *data_inputs(cfg)]
+    if args.json:
+        prepare_out_file(args.json, inputs, force=args.force)
     d = cfg.data
     splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
     result = catalyzer_recalls(net, splits, cfg.codes)
@@ -95,25 +143,64 @@ def cmd_eval(args) -> int:
 def cmd_index_build(args) -> int:
     from .index import CatalyzerIndex
 
-    _, net = load_run(args.run)
-    x = read_vectors(args.vectors)
+    if args.shards < 1:
+        raise UserError(f"--shards {args.shards}: must be >= 1")
+    run = check_input(args.run, "run", folder=True, register=False)
+    vectors = check_input(args.vectors, "vectors")
+    cfg, net = load_run(run)
+    data = data_inputs_if_present(cfg)
+    inputs = [vectors, *data, *run_files(run)]
+    out = out_file(args.out, inputs, args.force, ".safetensors", "indexes")
+    if cfg.codes != "lattice":
+        raise UserError(f"{run}: a run with codes={cfg.codes}; the index codes the outputs of "
+                        "a lattice catalyzer (codes=lattice)")
+    why = sphere_problem(net.d_out, args.r2)
+    if why:
+        raise UserError(f"--r2 {args.r2}: {why}")
+    x = read_vectors(vectors, "vectors")
     index = CatalyzerIndex(net, r2=args.r2, shards=args.shards, keep_vectors=args.keep_vectors)
-    for i in range(0, len(x), 100_000):
-        index.add(x[i:i + 100_000], what=str(args.vectors))
-    index.save(args.out)
-    print(f"{args.out}: {index.ntotal} vectors, {index.codec.bits}-bit codes")
+    index.sources = {"vectors": str(vectors.resolve()),
+                     "run": str((run / "checkpoint.safetensors").resolve())}
+    if data:
+        index.sources["data"] = str(data[0].resolve())
+    for i in range(0, len(x), CHUNK):
+        index.add(x[i:i + CHUNK], what=str(vectors), offset=i)
+    index.save(out)
+    print(f"{out}: {index.ntotal} vectors, {index.codec.bits}-bit codes")
     return 0
+
+
+def data_inputs_if_present(cfg: CatalyzerConfig) -> list[Path]:
+    """The run's data file, when it is still there (an index build does not read it)."""
+    path = source_file(cfg.data.source)
+    return [path] if path is not None and path.exists() else []
 
 
 def cmd_index_search(args) -> int:
     from .index import CatalyzerIndex
 
-    index = CatalyzerIndex.load(args.index)
-    q = read_vectors(args.queries)
-    _, ids = index.search(q, args.k, rerank=args.rerank, what=str(args.queries))
-    if args.out:
-        write_vecs(args.out, ids.astype(np.int32))
-        print(f"{args.out}: {len(ids)} x {args.k} ids")
+    if args.k < 1:
+        raise UserError(f"--k {args.k}: must be >= 1")
+    if args.rerank < 0:
+        raise UserError(f"--rerank {args.rerank}: must be >= 0 (0: no re-ranking)")
+    index_path = check_input(args.index, "index")
+    queries = check_input(args.queries, "queries")
+    index = CatalyzerIndex.load(index_path)
+    # the files the index was built from are inputs too: ids never replace the dataset
+    built_from = [Path(p) for p in index.sources.values()]
+    out = out_file(args.out, [index_path, queries, *built_from], args.force, ".ivecs",
+                   "ids") if args.out else None
+    if args.k > index.ntotal:
+        raise UserError(f"--k {args.k}: must be between 1 and the {index.ntotal} indexed "
+                        "vectors")
+    if args.rerank and index.vectors is None:
+        raise UserError(f"--rerank {args.rerank}: {index_path} keeps no raw vectors to re-rank "
+                        "(build it with --keep-vectors)")
+    q = read_vectors(queries, "queries")
+    _, ids = index.search(q, args.k, rerank=args.rerank, what=str(queries))
+    if out is not None:
+        write_vecs(out, ids.astype(np.int32))
+        print(f"{out}: {len(ids)} x {args.k} ids")
     else:
         np.savetxt(sys.stdout, ids, fmt="%d")
     return 0
@@ -123,6 +210,9 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
+    inputs = data_inputs(cfg)
+    if args.json:
+        prepare_out_file(args.json, inputs, force=args.force)
     emit_results(run_bench(cfg), args.json)
     return 0
 
@@ -131,7 +221,8 @@ def cmd_demo(args) -> int:
     from .report import demo
 
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
-    print(f"report: {demo(cfg, Path(args.out))}")
+    out = prepare_out_dir(args.out, data_inputs(cfg), force=args.force)
+    print(f"report: {demo(cfg, out)}")
     return 0
 
 
@@ -140,19 +231,18 @@ def commands() -> Commands:
                    default_preset="quick", quiet_loggers=("faiss",))
     cli.add("data", cmd_data, "build and cache the database/train/query splits")
     c = cli.add("train", cmd_train, "train a catalyzer (triplet + KoLeo)")
-    c.add_argument("--out", required=True, help="run folder")
-    c.add_argument("--resume", action="store_true", help="continue the run in --out")
+    add_output_args(c, help="run folder", resume=True)
     c = cli.add("eval", cmd_eval, "recall@1/10/100 of a trained run", config=False)
     c.add_argument("--run", required=True)
     c.add_argument("--baselines", action="store_true", help="also PQ, OPQ, LSH, ITQ, raw lattice")
-    c.add_argument("--json", help="write the recalls here")
+    add_output_args(c, flag="--json", required=False, help="write the recalls here")
     index = cli.sub.add_parser("index", help="build or search a CatalyzerIndex").add_subparsers(
         dest="index_command", required=True)
     c = cli.add("build", cmd_index_build, "encode vectors with a trained run", config=False,
                 parent=index)
     c.add_argument("--run", required=True)
     c.add_argument("--vectors", required=True, help=".fvecs, .bvecs or .npy")
-    c.add_argument("--out", required=True, help="index file (.safetensors)")
+    add_output_args(c, help="index file (.safetensors)")
     c.add_argument("--r2", type=int, default=79, help="Zn sphere radius^2 (79: 64-bit codes)")
     c.add_argument("--shards", type=int, default=1)
     c.add_argument("--keep-vectors", action="store_true", help="store raw vectors to re-rank")
@@ -162,11 +252,12 @@ def commands() -> Commands:
     c.add_argument("--queries", required=True)
     c.add_argument("--k", type=int, default=10)
     c.add_argument("--rerank", type=int, default=0, help="re-rank this many candidates exactly")
-    c.add_argument("--out", help=".ivecs file for the ids (default: print)")
+    add_output_args(c, required=False, help=".ivecs file for the ids (default: print)")
     c = cli.add("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
-    c.add_argument("--json", help="write the figures here")
+    add_output_args(c, flag="--json", required=False, help="write the figures here")
     c = cli.add("demo", cmd_demo, "train on a GloVe-50 subset and write a report")
-    c.add_argument("--out", default="reports/catalyzer", help="report folder")
+    add_output_args(c, required=False, help="report folder (default reports/catalyzer)")
+    c.set_defaults(out="reports/catalyzer")
     return cli
 
 

@@ -1,38 +1,48 @@
-"""Configs and presets: ``paper`` (the paper's settings, section 5), ``quick`` (minutes here)."""
+"""Configs and presets: ``paper`` (the paper's settings, section 5), ``quick`` (minutes here).
+
+Every numeric setting declares its range (``bounded``) and each section checks the rules that
+tie settings together (``check()``), so no out-of-range setting starts a run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dldiy_core import TrainConfig
+from dldiy_core import TrainConfig, bounded
+
+from .lattice import BITS_TO_R2, quantizer_problem, sphere_problem
 
 
 @dataclass
 class DataConfig:
     source: str = "glove50"
     """glove50, fashion-mnist, or a .fvecs/.bvecs file."""
-    n_base: int = 290_000
-    n_train: int = 100_000
-    n_query: int = 10_000
-    seed: int = 0
+    n_base: int = bounded(290_000, ge=1)
+    n_train: int = bounded(100_000, ge=2)
+    n_query: int = bounded(10_000, ge=1)
+    seed: int = bounded(0, ge=0)
+
+    def check(self) -> None:
+        if not self.source:
+            raise ValueError("source is empty (glove50, fashion-mnist or a .fvecs/.bvecs file)")
 
 
 @dataclass
 class ModelConfig:
-    hidden: int = 1024
-    d_out: int = 24
+    hidden: int = bounded(1024, ge=1)
+    d_out: int = bounded(24, ge=1)
     """24 for the Zn lattice; the number of bits for binary codes."""
 
 
 @dataclass
 class LossConfig:
-    lambda_koleo: float = 0.05
-    rank_positive: int = 10
+    lambda_koleo: float = bounded(0.05, ge=0)
+    rank_positive: int = bounded(10, ge=1)
     """Positives are drawn from this many true input-space neighbours."""
-    rank_negative: int = 50
+    rank_negative: int = bounded(50, ge=1)
     """The negative is this-ranked neighbour in the current output space."""
-    margin: float = 0.0
+    margin: float = bounded(0.0, ge=0)
     quantizer: str = ""
     """Train end to end through a quantizer (section 5.3): "" off, "zn79" (Zn sphere with
     r2=79; any r2), or "sign" (binary codes). Positives, negatives and mining see codes."""
@@ -44,12 +54,45 @@ class CatalyzerConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     codes: Literal["lattice", "binary"] = "lattice"
-    lr_schedule: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.05, 0.01])
+    lr_schedule: list[float] = bounded([0.1, 0.1, 0.05, 0.01], gt=0)
     """Learning rates for equal parts of the epochs."""
-    momentum: float = 0.9
+    momentum: float = bounded(0.9, ge=0, lt=1)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=160, batch_size=64, seed=1234, log_every=100, checkpoint_every=2000,
         drop_last=True))
+
+    def check(self) -> None:
+        if not self.lr_schedule:
+            raise ValueError("lr_schedule is empty (give at least one learning rate)")
+        check_training_size(self, self.data.n_train)
+        d_out = self.model.d_out
+        if self.codes == "lattice":
+            for r2 in BITS_TO_R2.values():  # eval and the index code on these spheres
+                why = sphere_problem(d_out, r2)
+                if why:
+                    raise ValueError(f"model.d_out={d_out} with codes=lattice: {why}")
+        elif d_out % 8:
+            raise ValueError(f"model.d_out={d_out} with codes=binary: the number of bits must "
+                             "be a multiple of 8")
+        why = quantizer_problem(self.loss.quantizer, d_out)
+        if why:
+            raise ValueError(f"loss.quantizer={self.loss.quantizer!r}: {why}")
+
+
+def check_training_size(cfg: CatalyzerConfig, n_train: int, what: str = "data.n_train") -> None:
+    """The rules that tie settings to the training set size ``n_train`` (raises ValueError)."""
+    rp, rn, batch = cfg.loss.rank_positive, cfg.loss.rank_negative, cfg.train.batch_size
+    if rp >= n_train:
+        raise ValueError(f"loss.rank_positive={rp} needs more training vectors ({what}="
+                         f"{n_train}: at most {n_train - 1} other points)")
+    if rn >= n_train:
+        raise ValueError(f"loss.rank_negative={rn} needs more training vectors ({what}="
+                         f"{n_train}: at most {n_train - 1} other points)")
+    if batch < 2:
+        raise ValueError(f"train.batch_size={batch}: KoLeo needs at least 2 samples a batch")
+    if batch > n_train:
+        raise ValueError(f"train.batch_size={batch} is larger than the training set ({what}="
+                         f"{n_train}): no full batch to train on")
 
 
 PRESETS: dict[str, dict] = {

@@ -15,14 +15,15 @@ import json
 import logging
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, data_cache
+from dldiy_core import UserError, check_input, data_cache, make_dir, os_error
 
-from .vecs import DTYPES, read_vecs
+from .vecs import DTYPES, check_finite, read_vectors
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +35,27 @@ def cache_root() -> Path:
     return data_cache("catalyzer")
 
 
-def check_finite(x: np.ndarray, what: str) -> None:
-    """NaN/inf vectors are bad input: name the first bad row."""
-    bad = ~np.isfinite(np.asarray(x, dtype=np.float32)).all(axis=1)
-    if bad.any():
-        raise UserError(f"{what}: row {int(np.flatnonzero(bad)[0])} has NaN or inf values "
-                        f"({int(bad.sum())} bad rows)")
+def source_file(source: str) -> Path | None:
+    """The file behind a ``data.source`` setting (None for the named sets)."""
+    return Path(source) if Path(source).suffix in DTYPES else None
 
 
 def _read_idx_images(path: Path) -> np.ndarray:
     """MNIST idx3 images (gzip) -> ``[n, rows * cols]`` uint8."""
+    check_input(path, "idx3 image file")
     try:
         with gzip.open(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
-        raise UserError(f"{path}: cannot read ({e})") from None
-    magic, n, rows, cols = np.frombuffer(data[:16], dtype=">i4")
-    if magic != 2051 or len(data) != 16 + n * rows * cols:
-        raise UserError(f"{path}: not an idx3 image file")
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise UserError(f"{path}: not a readable gzip file ({e})") from None
+    except OSError as e:
+        raise os_error(e, path, "read idx3 image file") from None
+    if len(data) < 16:
+        raise UserError(f"{path}: not an idx3 image file ({len(data)} bytes, no header)")
+    magic, n, rows, cols = (int(v) for v in np.frombuffer(data[:16], dtype=">i4"))
+    if magic != 2051 or min(n, rows, cols) <= 0 or len(data) != 16 + n * rows * cols:
+        raise UserError(f"{path}: not an idx3 image file (or truncated: header says {n} "
+                        f"images of {rows}x{cols}, file has {len(data) - 16} pixel bytes)")
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows * cols)
 
 
@@ -74,9 +78,9 @@ def load_source(name: str) -> np.ndarray:
         if missing:
             raise UserError(f"{missing[0]}: not found (apt-get install dataset-fashion-mnist)")
         return np.concatenate([_read_idx_images(f) for f in files]).astype(np.float32)
-    path = Path(name)
-    if path.suffix in DTYPES:
-        return read_vecs(path)
+    path = source_file(name)
+    if path is not None:
+        return read_vectors(path, "data source")
     raise UserError(f"unknown data source '{name}' (glove50, fashion-mnist or a "
                     ".fvecs/.bvecs file)")
 
@@ -122,29 +126,38 @@ def split_name(source: str, n_base: int, n_train: int, n_query: int, seed: int) 
     return name
 
 
+def split_folder(source: str, n_base: int, n_train: int, n_query: int, seed: int = 0,
+                 root: Path | None = None) -> Path:
+    """Where :func:`build_splits` caches these splits."""
+    return (root or cache_root()) / split_name(source, n_base, n_train, n_query, seed)
+
+
 def build_splits(source: str, n_base: int, n_train: int, n_query: int, seed: int = 0,
                  root: Path | None = None) -> Splits:
     """Draw disjoint query / train / database sets from ``source`` (seeded) and compute the
     ground truth; cached under ``root``, so a second call only memory-maps the files."""
-    folder = (root or cache_root()) / split_name(source, n_base, n_train, n_query, seed)
+    folder = split_folder(source, n_base, n_train, n_query, seed, root)
     if (folder / "meta.json").exists():
         return load_splits(folder)
     x = load_source(source)
     need = n_base + n_train + n_query
     if min(n_base, n_train, n_query) <= 0 or need > len(x):
         raise UserError(f"{source}: has {len(x)} vectors, the splits need {need} "
-                        f"(database {n_base} + train {n_train} + queries {n_query}, each > 0)")
+                        f"(data.n_base {n_base} + data.n_train {n_train} + data.n_query "
+                        f"{n_query}, each > 0)")
+    if source_file(source) is None:  # files were checked when read, rows numbered as there
+        check_finite(x, source)
     order = np.random.default_rng(seed).permutation(len(x))
     parts = {"xq": order[:n_query], "xt": order[n_query:n_query + n_train],
              "xb": order[n_query + n_train:need]}
+    make_dir(folder.parent)
     tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         arrays = {}
         for key, idx in parts.items():
             arrays[key] = np.asarray(x[np.sort(idx)], dtype=np.float32)
-            check_finite(arrays[key], f"{source} ({key})")
             np.save(tmp / f"{key}.npy", arrays[key])
         log.info("ground truth: %d queries x %d database vectors", n_query, n_base)
         np.save(tmp / "gt.npy", exact_knn(arrays["xq"], arrays["xb"], min(GT_K, n_base)))
@@ -157,17 +170,28 @@ def build_splits(source: str, n_base: int, n_train: int, n_query: int, seed: int
             if not (folder / "meta.json").exists():
                 raise
             # another process (e.g. the other torchrun rank) built the same split first
+    except OSError as e:
+        raise os_error(e, folder, "write the split cache") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_splits(folder)
 
 
 def load_splits(folder: str | Path) -> Splits:
-    """Memory-map a split folder written by :func:`build_splits`."""
+    """Memory-map a split folder written by :func:`build_splits` (a damaged one is refused
+    with one line: delete it and it is built again)."""
     folder = Path(folder)
+    damaged = f"{folder}: damaged split cache (delete the folder to rebuild it"
     try:
         meta = json.loads((folder / "meta.json").read_text())
-        arr = {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in ("xb", "xt", "xq", "gt")}
-    except (OSError, ValueError) as e:
-        raise UserError(f"{folder}: not a readable split folder ({e})") from None
-    return Splits(meta["source"], arr["xb"], arr["xt"], arr["xq"], arr["gt"], folder)
+        arr = {k: np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False)
+               for k in ("xb", "xt", "xq", "gt")}
+        source, sizes = meta["source"], [int(meta[k]) for k in ("n_base", "n_train", "n_query")]
+    except (OSError, ValueError, EOFError, KeyError, TypeError) as e:
+        raise UserError(f"{damaged}; {' '.join(str(e).split())[:120]})") from None
+    xb, xt, xq, gt = (arr[k] for k in ("xb", "xt", "xq", "gt"))
+    if not (all(a.ndim == 2 for a in arr.values()) and xb.shape[1] == xt.shape[1] == xq.shape[1]
+            and [len(xb), len(xt), len(xq)] == sizes and len(gt) == len(xq)
+            and gt.shape[1] == min(GT_K, len(xb)) and gt.dtype.kind == "i"):
+        raise UserError(f"{damaged}; its arrays do not match meta.json)")
+    return Splits(source, xb, xt, xq, gt, folder)

@@ -27,14 +27,27 @@ def sphere_points(d: int, r2: int) -> int:
     return counts[r2]
 
 
+def sphere_problem(d: int, r2: int) -> str | None:
+    """Why the Zn sphere ``(d, r2)`` cannot give 64-bit codes (None: it can)."""
+    if d < 1 or r2 < 1:
+        return f"Zn sphere d={d} r2={r2}: needs d >= 1 and r2 >= 1"
+    points = sphere_points(d, r2)
+    if points == 0:
+        return f"Zn sphere d={d} r2={r2}: no integer point has squared norm {r2} in {d} dims"
+    if points >= 2**64:
+        # faiss counts the points in a uint64 that silently wraps past 2^64
+        return (f"Zn sphere d={d} r2={r2}: {points.bit_length()}-bit codes, needs fewer than "
+                "2^64 points (r2 <= 79 for d=24)")
+    return None
+
+
 class ZnCodec:
     """Encode unit vectors ``[n, d]`` to ``uint64`` codes and back (to unit vectors)."""
 
     def __init__(self, d: int = 24, r2: int = 79):
-        # faiss counts the points in a uint64 that silently wraps past 2^64: check first
-        if r2 < 1 or sphere_points(d, r2) >= 2**64:
-            raise UserError(f"Zn sphere d={d} r2={r2}: needs 1 <= r2 and fewer than 2^64 "
-                            "points (r2 <= 79 for d=24)")
+        why = sphere_problem(d, r2)
+        if why:
+            raise UserError(why)
         self.d, self.r2 = d, r2
         self.codec = faiss.ZnSphereCodec(d, r2)
         self.bits = max(1, math.ceil(math.log2(self.codec.nv)))
@@ -69,10 +82,19 @@ def make_quantizer(name: str, d: int) -> Callable[[np.ndarray], np.ndarray] | No
         return None
     if name == "sign":
         return sign_quantize
-    if name.startswith("zn") and name[2:].isdigit():
-        return ZnCodec(d, int(name[2:])).quantize
-    raise UserError(f"config key 'loss.quantizer': unknown quantizer {name!r} "
-                    "(expected '', 'sign' or 'zn<r2>' such as 'zn79')")
+    why = quantizer_problem(name, d)
+    if why:
+        raise UserError(f"config key 'loss.quantizer': {why}")
+    return ZnCodec(d, int(name[2:])).quantize
+
+
+def quantizer_problem(name: str, d: int) -> str | None:
+    """Why ``loss.quantizer=name`` cannot quantize ``d``-dim outputs (None: it can)."""
+    if name in ("", "sign"):
+        return None
+    if not (name.startswith("zn") and name[2:].isdigit()):
+        return f"unknown quantizer {name!r} (expected '', 'sign' or 'zn<r2>' such as 'zn79')"
+    return sphere_problem(d, int(name[2:]))
 
 
 def straight_through(y: torch.Tensor, quantize: Callable[[np.ndarray], np.ndarray]

@@ -27,7 +27,7 @@ from dldiy_core import (
     world_size,
 )
 
-from .config import CatalyzerConfig
+from .config import CatalyzerConfig, check_training_size
 from .data import Splits, build_splits, exact_knn
 from .koleo import koleo_loss
 from .lattice import make_quantizer, straight_through
@@ -123,7 +123,14 @@ def input_neighbors(splits: Splits, k: int) -> np.ndarray:
     beside the splits)."""
     cache = splits.folder / f"train_knn{k}.npy"
     if cache.exists():
-        return np.load(cache)
+        try:
+            ids = np.load(cache, allow_pickle=False)
+            if ids.shape == (len(splits.xt), k) and ids.dtype.kind == "i" and \
+                    ids.min(initial=0) >= 0 and ids.max(initial=0) < len(splits.xt):
+                return ids
+        except (OSError, ValueError, EOFError):
+            pass
+        log.warning("%s: damaged neighbour cache, computing it again", cache)
     ids = exact_knn(splits.xt, splits.xt, k + 1)[:, 1:]
     if (splits.folder / "meta.json").exists():
         with atomic_path(cache) as tmp, open(tmp, "wb") as f:
@@ -133,6 +140,10 @@ def input_neighbors(splits: Splits, k: int) -> np.ndarray:
 
 def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
                   ) -> tuple[Trainer, TripletBatches]:
+    try:  # the config checked data.n_train; splits given directly may be of another size
+        check_training_size(cfg, len(splits.xt), "the training set")
+    except ValueError as e:
+        raise UserError(str(e)) from None
     seed_everything(cfg.train.seed)
     net = Catalyzer(splits.d, cfg.model.d_out, cfg.model.hidden)
     quantize = make_quantizer(cfg.loss.quantizer, cfg.model.d_out)
@@ -155,10 +166,13 @@ def binary_config(cfg: CatalyzerConfig, bits: int = 64) -> CatalyzerConfig:
 
 
 def train(cfg: CatalyzerConfig, out: str | Path | None, resume: bool = False,
-          splits: Splits | None = None) -> Trainer:
-    """Build the splits (cached), train, return the trainer (model in ``trainer.model``)."""
+          splits: Splits | None = None, force: bool = False) -> Trainer:
+    """Build the splits (cached), train, return the trainer (model in ``trainer.model``).
+
+    ``out`` holding a run is refused unless ``resume`` (continue it) or ``force`` (replace it).
+    """
     splits = splits or build_splits(cfg.data.source, cfg.data.n_base, cfg.data.n_train,
                                     cfg.data.n_query, cfg.data.seed)
     trainer, source = build_trainer(cfg, out, splits)
-    trainer.fit(source, resume=resume)
+    trainer.fit(source, resume=resume, force=force)
     return trainer
