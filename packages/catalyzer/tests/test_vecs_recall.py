@@ -39,3 +39,25 @@ def test_recall_on_a_planted_result_list():
     gt = np.array([[5, 1], [6, 2], [7, 3], [8, 4]])
     ids = np.array([[5, 0, 0], [0, 6, 0], [0, 0, 7], [0, 0, 0]])
     assert recall_at(ids, gt, ranks=(1, 2, 3)) == {1: 0.25, 2: 0.5, 3: 0.75}
+
+
+def test_bad_rows_are_numbered_as_in_the_file(tmp_path):
+    """Checked in chunks (a memory-mapped file is never loaded whole), numbered in the file."""
+    import torch
+
+    from dldiy_catalyzer.index import CatalyzerIndex
+    from dldiy_catalyzer.models import Catalyzer
+    from dldiy_catalyzer.vecs import CHUNK, read_vectors
+
+    x = np.zeros((CHUNK + 4000, 2), np.float32)
+    x[CHUNK + 500, 1], x[CHUNK + 3000, 0] = np.inf, np.nan
+    path = write_vecs(tmp_path / "big.fvecs", x)
+    with pytest.raises(UserError, match=f"big.fvecs: row {CHUNK + 500} has NaN or inf values "
+                                        r"\(2 bad rows\)"):
+        read_vectors(path)
+    torch.manual_seed(0)
+    index = CatalyzerIndex(Catalyzer(2, 24, 8))
+    bad = np.ones((5, 2), np.float32)
+    bad[3, 0] = np.nan
+    with pytest.raises(UserError, match="f.fvecs: row 100003 has NaN"):
+        index.add(bad, what="f.fvecs", offset=100_000)
