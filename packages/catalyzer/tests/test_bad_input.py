@@ -497,3 +497,42 @@ def test_good_commands_still_work(ws, cache, tmp_path):
     for name in ("checkpoint.safetensors", "metrics.jsonl", "config.json"):  # never these
         assert_bad_input(main, ["eval", "--run", run, "--json", run / name, "--force"], name,
                          "is the input", inputs=[run])
+
+
+def test_the_split_cache(ws, tmp_path, monkeypatch):
+    """A cache place that cannot be written, a full disk while the splits are saved, a damaged
+    cache: one line naming the cache, the source untouched, no half-built split folder."""
+    sets = ws.train_args("data.seed=7")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("DLDIY_DATA", str(blocker))
+    assert_bad_input(main, ["data", *sets], "not-a-folder", inputs=ws.inputs())
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DLDIY_DATA", str(cache))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with monkeypatch.context() as m:
+        m.setattr(np, "save", full)
+        assert_bad_input(main, ["data", *sets], "catalyzer", "no space left",
+                         inputs=ws.inputs())
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+    _ok(["data", *sets])
+    folder = next((cache / "catalyzer").iterdir())
+    xb = folder / "xb.npy"
+    xb.write_bytes(xb.read_bytes()[:-40])
+    assert_bad_input(main, ["data", *sets], folder.name, "damaged split cache",
+                     inputs=ws.inputs())
+    np.save(xb, np.zeros((3, D), np.float32))  # readable, but not the split meta.json says
+    assert_bad_input(main, ["data", *sets], folder.name, "do not match", inputs=ws.inputs())
+
+
+def test_a_damaged_neighbour_cache_is_computed_again(ws, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLDIY_DATA", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    _ok(["train", "--out", run, *ws.train_args()])
+    (knn,) = (tmp_path / "cache").rglob("train_knn*.npy")
+    np.save(knn, np.full((2, 2), -1))
+    _ok(["train", "--out", run, *ws.train_args(), "--force"])
+    ids = np.load(knn)
+    assert ids.shape[0] == 1000 and ids.min() >= 0
