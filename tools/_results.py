@@ -198,9 +198,14 @@ def render(section: Section, cache: dict[Path, dict]) -> str:
     return out if section.inline else f"\n{out}\n"
 
 
-def readmes(root: Path) -> list[Path]:
-    """The README.md files that may hold results: the repository's and each package's."""
-    found = [root / "README.md"] + [p.path / "README.md" for p in _repo.packages(root)]
+def readmes(root: Path, packages: list[str] | None = None) -> list[Path]:
+    """The README.md files that may hold results: the repository's and each package's (only
+    those of ``packages``, by short name, when given)."""
+    pkgs = _repo.packages(root)
+    if packages:
+        found = [p.path / "README.md" for p in _repo.select(pkgs, packages)]
+    else:
+        found = [root / "README.md"] + [p.path / "README.md" for p in pkgs]
     return [p for p in found if p.exists()]
 
 
@@ -246,11 +251,12 @@ def examine(readme: Path, cache: dict[Path, dict]) -> Outcome:
     return Outcome(readme, len(sections), stale, errors, None if errors else "".join(pieces))
 
 
-def check(root: Path, write: bool) -> tuple[list[Outcome], list[str]]:
-    """Examine (and with ``write``, regenerate) every README; also name the results files the
-    READMEs use that git does not track."""
+def check(root: Path, write: bool, packages: list[str] | None = None
+          ) -> tuple[list[Outcome], list[str]]:
+    """Examine (and with ``write``, regenerate) every README (or those of ``packages``); also
+    name the results files the READMEs use that git does not track."""
     cache: dict[Path, dict] = {}
-    outcomes = [examine(r, cache) for r in readmes(root)]
+    outcomes = [examine(r, cache) for r in readmes(root, packages)]
     if write:
         for o in outcomes:
             if o.new_text is not None and o.stale:

@@ -118,3 +118,19 @@ def test_a_pending_section_stays_empty_until_its_results_exist(fixture_repo):
     readme.write_text(readme.read_text().replace("results pending c=", "results c="))
     assert run_tool("results", root=fixture_repo).returncode == 0
     assert "| overhead | 2.0 % |" in readme.read_text()
+
+
+def test_package_option_checks_only_that_readme(fixture_repo):
+    setup_readme(fixture_repo)  # tiny's README is stale
+    small = fixture_repo / "packages" / "small" / "README.md"
+    small.write_text("<!-- results x=results/none.json: {x.a} --><!-- /results -->\n")
+    assert run_tool("results", "--check", "--package", "tiny", root=fixture_repo
+                    ).returncode == 1
+    assert run_tool("results", root=fixture_repo, ).returncode == 1  # small's file is missing
+    assert run_tool("results", "--package", "tiny", root=fixture_repo).returncode == 0
+    assert run_tool("results", "--check", "--package", "tiny", root=fixture_repo
+                    ).returncode == 0
+    p = run_tool("test", "--only", "results", "--package", "tiny", root=fixture_repo)
+    assert p.returncode == 0 and "none.json" not in p.stdout, p.stdout
+    p = run_tool("test", "--only", "results", "--package", "small", root=fixture_repo)
+    assert p.returncode == 1 and "none.json: no such results file" in p.stdout
