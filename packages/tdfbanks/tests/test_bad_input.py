@@ -96,6 +96,12 @@ def test_settings_that_do_not_fit_together(world, tmp_path, setting, names):
                      inputs=[world["corpus"]], absent=[out])
 
 
+def test_a_length_limit_that_leaves_no_utterance_names_the_setting(world, tmp_path):
+    out = tmp_path / "run"
+    assert_bad_input(main, train_args(world["corpus"], out, "--set", "data.max_seconds=0.01"),
+                     "data.max_seconds", inputs=[world["corpus"]], absent=[out])
+
+
 def test_a_stride_that_leaves_ctc_too_few_frames_is_refused(world, tmp_path):
     out = tmp_path / "run"
     assert_bad_input(main, train_args(world["corpus"], out, "--set", "model.first_stride=40"),

@@ -95,7 +95,11 @@ def load_split(corpus: str | Path, split: str, max_seconds: float = 8.0, max_hou
         log.warning("%s/%s: skipped %d utterances longer than %.1f s", corpus, split, too_long,
                     max_seconds)
     if not waves:
-        raise UserError(f"{corpus}: no {split} utterance is at most {max_seconds} s long")
+        raise UserError(f"{corpus}: no {split} utterance is at most {max_seconds} s long "
+                        "(data.max_seconds)")
+    if max_hours and total < max_hours * 3600:
+        log.warning("%s/%s: data.train_hours=%g but only %.3f h are usable: all of it is used",
+                    corpus, split, max_hours, total / 3600)
     log.info("%s: %d utterances, %.2f h", split, len(waves), total / 3600)
     return SpeechSet(ids, waves, labels)
 
