@@ -30,8 +30,7 @@ from dldiy_core.guard import input_scope, register_inputs, registered_inputs
 
 @pytest.fixture(autouse=True)
 def fresh_inputs():
-    with input_scope():
-        guard._inputs.clear()
+    with input_scope(fresh=True):
         yield
 
 
@@ -404,3 +403,19 @@ def test_run_main_turns_a_stray_os_error_into_one_line(capsys):
     assert run_main(interrupted) == 130
     assert capsys.readouterr().err == "interrupted\n"
     assert sys.exc_info() == (None, None, None)
+
+
+def test_many_inputs_cost_little_per_write(tmp_path):
+    """A corpus reader registers thousands of files; each atomic write still checks in O(1)."""
+    import time
+
+    corpus = tmp_path / "corpus"
+    register_inputs(*(corpus / f"spk{i // 100}" / f"u{i}.wav" for i in range(5000)))
+    register_inputs(*(corpus / f"spk{i // 100}" / f"u{i}.wav" for i in range(5000)))
+    assert len(registered_inputs()) == 5000
+    t = time.perf_counter()
+    for i in range(500):
+        guard.check_not_input(tmp_path / "features" / f"u{i}.npy")
+    assert time.perf_counter() - t < 5.0
+    with pytest.raises(UserError, match="spk3: contains the input"):
+        guard.check_not_input(corpus / "spk3")

@@ -31,6 +31,7 @@ Every refusal is a :class:`~dldiy_core.errors.UserError` (one line, exit 2) nami
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -64,65 +65,120 @@ def holds_run(folder: str | Path) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
+def _real(path: str | os.PathLike) -> str:
+    """``os.path.realpath``, the folder's part cached: thousands of inputs in one folder cost a
+    lookup each (strings, not Path objects: this runs for every input and every write)."""
+    path = os.fspath(path)
+    if not os.path.isabs(path):
+        path = os.path.join(os.getcwd(), path)
+    folder, name = os.path.split(path)
+    if name in ("", ".", "..") or os.path.islink(path):
+        return os.path.realpath(path)
+    return os.path.join(_real_folder(folder), name)
+
+
 def _resolved(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
+    return Path(_real(path))
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+def _folders_above(real: str) -> Iterator[str]:
+    folder = os.path.dirname(real)
+    while True:
+        yield folder
+        up = os.path.dirname(folder)
+        if up == folder:
+            return
+        folder = up
 
 
-def _conflict(out: Path, inp: Path) -> str | None:
-    """Why writing ``out`` would harm the input ``inp`` (None: it would not)."""
-    ro, ri = _resolved(out), _resolved(inp)
-    if ro == ri:
-        return f"is the input {inp}"
-    if _same_file(out, inp):
-        return f"is the same file as the input {inp} (a link)"
-    if ro in ri.parents:
-        return f"contains the input {inp}"
-    entry = _resolved(out.parent) / out.name  # where its folder entry is (a link stays a link)
-    if (ri in ro.parents or ri in entry.parents) and (out.exists() or out.is_symlink()):
-        return f"is a file of the input {inp}"
-    return None
+class _Inputs:
+    """The registered inputs, indexed so that a check costs a few lookups however many there
+    are (a corpus reader registers thousands of files, and every atomic write checks)."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, Path] = {}         # real path -> as given
+        self.inodes: dict[tuple[int, int], Path] = {}   # (device, inode) -> as given
+        self.ancestors: dict[str, Path] = {}     # real folder above an input -> that input
+
+    def copy(self) -> _Inputs:
+        new = _Inputs()
+        new.paths, new.inodes, new.ancestors = (dict(self.paths), dict(self.inodes),
+                                                dict(self.ancestors))
+        return new
+
+    def add(self, path: Path) -> None:
+        real = _real(path)
+        if real in self.paths:
+            return
+        self.paths[real] = path
+        with contextlib.suppress(OSError):
+            st = os.stat(real)
+            self.inodes.setdefault((st.st_dev, st.st_ino), path)
+        for folder in _folders_above(real):
+            if folder in self.ancestors:
+                break  # and every folder above it
+            self.ancestors[folder] = path
+
+    def conflict(self, out: Path) -> str | None:
+        """Why writing ``out`` would harm a registered input (None: it would not)."""
+        real = _real(out)
+        if real in self.paths:
+            return f"is the input {self.paths[real]}"
+        if real in self.ancestors:
+            return f"contains the input {self.ancestors[real]}"
+        if not (os.path.lexists(out)):
+            return None  # a new file replaces nothing
+        with contextlib.suppress(OSError):
+            st = os.stat(out)
+            if (st.st_dev, st.st_ino) in self.inodes:
+                return f"is the same file as the input {self.inodes[st.st_dev, st.st_ino]} (a link)"
+        entry = os.path.join(_real(os.path.dirname(os.path.abspath(out))),  # its folder entry:
+                             os.path.basename(out))                          # a link stays one
+        for folder in (*_folders_above(real), *_folders_above(entry)):
+            if folder in self.paths:
+                return f"is a file of the input {self.paths[folder]}"
+        return None
+
+
+_inputs = _Inputs()
 
 
 def register_inputs(*paths: str | Path) -> None:
     """Remember ``paths`` as inputs of the running command (outputs may not replace them)."""
     for p in paths:
-        p = Path(p)
-        if p not in _inputs:
-            _inputs.append(p)
+        _inputs.add(p if isinstance(p, Path) else Path(p))
 
 
 def registered_inputs() -> list[Path]:
     """The inputs registered so far by the running command."""
-    return list(_inputs)
+    return list(_inputs.paths.values())
 
 
 @contextlib.contextmanager
-def input_scope() -> Iterator[None]:
-    """Inputs registered inside are forgotten on exit (:func:`run_main` wraps each command)."""
-    saved = list(_inputs)
+def input_scope(fresh: bool = False) -> Iterator[None]:
+    """Inputs registered inside are forgotten on exit (:func:`run_main` wraps each command);
+    ``fresh``: start with none registered."""
+    global _inputs
+    saved = _inputs
+    _inputs = _Inputs() if fresh else saved.copy()
+    _real_folder.cache_clear()  # folders may have changed since the last command
     try:
         yield
     finally:
-        _inputs[:] = saved
+        _inputs = saved
 
 
 def check_not_input(path: str | Path) -> None:
     """Refuse to write ``path`` if that would replace a registered input (see the module doc)."""
     path = Path(path)
-    for inp in _inputs:
-        why = _conflict(path, inp)
-        if why:
-            raise UserError(f"{path}: {why}; outputs never replace inputs, choose another output")
+    why = _inputs.conflict(path)
+    if why:
+        raise UserError(f"{path}: {why}; outputs never replace inputs, choose another output")
 
 
 def _run_above(path: Path) -> Path | None:
