@@ -129,6 +129,8 @@ def test_a_library_error_wrapping_an_os_error_is_one_line(tmp_path, message, why
         raise LibraryError(message)
     with pytest.raises(ValueError, match="unrelated"), atomic_path(out):
         raise ValueError("unrelated")
+    with pytest.raises(LibraryError, match="No such file"), atomic_path(out):
+        raise LibraryError("cannot open x.idx: No such file or directory (os error 2)")
     assert out.read_bytes() == b"old" and leftovers(tmp_path) == []
 
 

@@ -71,7 +71,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 _WRAPPED = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
-            errno.EFBIG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
+            errno.EFBIG)
+"""Write failures recognised inside another library's exception (not "not found": that is
+more likely an input the library read than the file it wrote)."""
 
 
 def _wrapped_os_error(e: Exception) -> OSError | None:
@@ -81,7 +83,7 @@ def _wrapped_os_error(e: Exception) -> OSError | None:
         return None
     text = str(e)
     m = re.search(r"\(os error (\d+)\)", text)
-    if m:
+    if m and int(m.group(1)) in _WRAPPED:
         code = int(m.group(1))
         return OSError(code, os.strerror(code))
     for code in _WRAPPED:
