@@ -42,7 +42,7 @@ def test_bad_files_are_one_error(tmp_path, content, message):
 def test_npy_vocabulary_mismatch(tmp_path):
     np.save(tmp_path / "v.npy", np.zeros((3, 2), np.float32))
     (tmp_path / "w.txt").write_text("a\nb\n")
-    with pytest.raises(UserError, match=r"\(3, 2\) vectors for 2 words"):
+    with pytest.raises(UserError, match=r"v.npy: 3 rows for the 2 words of .*w.txt"):
         read_npy(tmp_path / "v.npy", tmp_path / "w.txt")
 
 
@@ -58,7 +58,8 @@ def test_normalize_and_dimension_mismatch():
 
 
 def test_cli_bad_input(tmp_path):
-    assert_user_error(run_cli(main, ["eval", "--run", str(tmp_path)]), "checkpoint not found")
+    assert_user_error(run_cli(main, ["eval", "--run", str(tmp_path)]),
+                      "alignment.safetensors: not found")
     assert_user_error(run_cli(main, ["align", "--out", str(tmp_path / "r"), "--mode", "magic"]),
                       "'magic' is not one of")
 
@@ -71,7 +72,7 @@ def test_cli_bad_input_new_commands(tmp_path):
     assert_user_error(run_cli(main, ["data", "--pair", "en-xx"]), "invalid choice: 'en-xx'")
     assert_user_error(run_cli(main, ["align", "--out", str(tmp_path / "r"), "--init", "magic"]),
                       "'magic' is not one of")
-    assert_user_error(run_cli(main, ["study", "--seeds", "0"]), "at least one seed")
+    assert_user_error(run_cli(main, ["study", "--seeds", "0"]), "--seeds 0: must be >= 1")
     cfg = resolve(MuseConfig, PRESETS, "quick", None, ["data.pair=en-en", "mode=identical"])
     with pytest.raises(UserError, match="identical on en-en would train on the test"):
         seed_ids(cfg, None)
@@ -141,6 +142,9 @@ def test_cli_aligns_your_own_files(tmp_path, monkeypatch, caplog):
     with open(tmp_path / "train.txt", "a") as f:
         f.write("cat chat\n")  # a pair outside the vocabularies is skipped and counted
     result = run_cli(main, ["align", "--mode", "supervised", *files, *dicts, "--out", str(run)])
+    assert result.code == 2 and "already holds a run" in result.err  # never replaced silently
+    result = run_cli(main, ["align", "--mode", "supervised", *files, *dicts, "--out", str(run),
+                            "--force"])
     assert result.code == 0 and "1 of 401 pairs have a word outside" in caplog.text
     iso = tmp_path / "iso.json"
     assert run_cli(main, ["isomorphism", *files, *dicts, "--json", str(iso)]).code == 0

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dldiy_core import bounded
+
+NORMALIZE_STEPS = ("unit", "center", "none")
+
 
 @dataclass
 class DataConfig:
@@ -13,9 +17,9 @@ class DataConfig:
     vs word2vec on Debian man pages; ``man-man``: skip-gram on two halves of the man pages;
     ``man-cbow``/``man-fasttext``: the odd half by CBOW/fastText; the English pairs with the
     identity dictionary (``manpages.py``)."""
-    max_src: int = 200_000
+    max_src: int = bounded(200_000, ge=1)
     """Source (English) words kept, most frequent first."""
-    max_tgt: int = 50_000
+    max_tgt: int = bounded(50_000, ge=1)
     normalize: str = "unit,center,unit"
     src: str = ""
     """Your own source embeddings instead of ``pair``: a ``.vec`` file, or a ``.npy`` whose
@@ -27,28 +31,40 @@ class DataConfig:
     test: str = ""
     """A MUSE dictionary file replacing the pair's test one."""
 
+    def check(self) -> None:
+        steps = [s for s in self.normalize.split(",") if s]
+        bad = [s for s in steps if s not in NORMALIZE_STEPS]
+        if bad or not steps:
+            raise ValueError(f"normalize={self.normalize!r}: expected a comma list of "
+                             f"{', '.join(NORMALIZE_STEPS)}")
+        if bool(self.src) != bool(self.tgt):
+            raise ValueError("your own embeddings need both --src and --tgt (data.src and "
+                             "data.tgt)")
+
 
 @dataclass
 class RefineConfig:
-    iterations: int = 5
+    iterations: int = bounded(5, ge=0)
     mode: Literal["S2T", "T2S", "union", "intersection"] = "union"
-    max_rank: int = 15_000
+    max_rank: int = bounded(15_000, ge=1)
     """Induce dictionaries among this many most frequent words on each side."""
-    threshold: float | None = None
+    threshold: float | None = bounded(None, ge=-4, le=4)
+    """Drop induced pairs whose CSLS score is below this (None: keep all); CSLS lies in
+    [-4, 4]."""
 
 
 @dataclass
 class UnsupervisedConfig:
     """The similarity-distribution seed and stochastic self-learning (``init=similarity``)."""
 
-    size: int = 4000
+    size: int = bounded(4000, ge=2)
     """Words whose similarity profiles seed the dictionary."""
-    vocab: int = 20_000
-    keep: float = 0.1
+    vocab: int = bounded(20_000, ge=2)
+    keep: float = bounded(0.1, gt=0, le=1)
     """Initial probability of keeping a similarity entry in stochastic induction."""
-    patience: int = 10
+    patience: int = bounded(10, ge=1)
     """Iterations without progress before ``keep`` doubles."""
-    max_iter: int = 300
+    max_iter: int = bounded(300, ge=1)
 
 
 @dataclass
@@ -56,30 +72,35 @@ class AdversarialConfig:
     """Defaults are the paper's (section 3.3), with one epoch = ``epoch_size`` map steps
     (the reference schedule's 1M samples per epoch at batch 32 = 31,250 steps)."""
 
-    hidden: int = 2048
-    layers: int = 2
-    input_dropout: float = 0.1
-    smooth: float = 0.2
+    hidden: int = bounded(2048, ge=1)
+    layers: int = bounded(2, ge=0)
+    input_dropout: float = bounded(0.1, ge=0, lt=1)
+    smooth: float = bounded(0.2, ge=0, lt=0.5)
     """Label smoothing: source labels ``1 - smooth``, target labels ``smooth``."""
-    dis_steps: int = 5
-    batch_size: int = 32
-    dis_most_frequent: int = 75_000
+    dis_steps: int = bounded(5, ge=1)
+    batch_size: int = bounded(32, ge=1)
+    dis_most_frequent: int = bounded(75_000, ge=1)
     """Batches are drawn from this many most frequent words of each side (capped by each
     vocabulary: here 200k English, about 17k French)."""
-    lr: float = 0.1
-    dis_lr: float = 0.1
-    decay: float = 0.98
+    lr: float = bounded(0.1, gt=0)
+    dis_lr: float = bounded(0.1, gt=0)
+    decay: float = bounded(0.98, gt=0, le=1)
     """The map's learning rate is multiplied by this after every epoch..."""
-    shrink: float = 0.5
+    shrink: float = bounded(0.5, gt=0, le=1)
     """...and by this when the criterion falls below its best so far."""
-    min_lr: float = 1e-6
-    beta: float = 0.001
+    min_lr: float = bounded(1e-6, ge=0)
+    beta: float = bounded(0.001, ge=0, lt=1)
     """Orthogonalisation strength ``b``."""
-    epochs: int = 5
-    epoch_size: int = 31_250
-    log_every: int = 100
+    epochs: int = bounded(5, ge=1)
+    epoch_size: int = bounded(31_250, ge=1)
+    log_every: int = bounded(100, ge=1)
     """Map steps between discriminator loss/accuracy records in the history."""
-    criterion_words: int = 10_000
+    criterion_words: int = bounded(10_000, ge=1)
+
+    def check(self) -> None:
+        if self.min_lr >= self.lr:
+            raise ValueError(f"min_lr={self.min_lr:g} is not below lr={self.lr:g}: training "
+                             "would stop after its first epoch")
 
 
 @dataclass
@@ -93,7 +114,7 @@ class MuseConfig:
     dictionary at all (``init``)."""
     init: Literal["adversarial", "similarity"] = "adversarial"
     """Unsupervised seed: the paper's adversarial game, or the vecmap-style similarity seed."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0, le=2**32 - 1)
 
 
 PRESETS: dict[str, dict] = {

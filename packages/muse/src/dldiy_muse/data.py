@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, atomic_write_text, data_cache
+from dldiy_core import UserError, atomic_write_text, data_cache, make_dir, os_error, read_input
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +273,7 @@ def read_dictionary(path: str | Path) -> list[tuple[str, str]]:
     """MUSE dictionary file: one ``source target`` pair a line (whitespace separated, utf-8)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found") from None
+        text = read_input(path, "dictionary").decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not utf-8 ({e.reason} at byte {e.start})") from None
     pairs = []
@@ -358,8 +356,8 @@ def write_pair(root: Path, files: dict[str, Embeddings], train: list[tuple[str, 
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
     old = root.with_name(f".{root.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:
+        make_dir(tmp)
         for stem, emb in files.items():
             _save_embeddings(tmp, stem, emb)
         write_dictionary(tmp / "train.txt", train)
@@ -369,6 +367,8 @@ def write_pair(root: Path, files: dict[str, Embeddings], train: list[tuple[str, 
         if root.exists():
             os.replace(root, old)
         os.replace(tmp, root)
+    except OSError as e:
+        raise os_error(e, root, "write") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

@@ -1,9 +1,11 @@
 """Embedding files: fastText/word2vec ``.vec`` text (with its ``n d`` header) and ``.npy`` +
 vocabulary, read streaming (only the first ``max_words`` rows), and normalisation.
 
-Row-level problems (wrong number of values, duplicate word, undecodable bytes, NaN/inf)
-skip the row and are counted; file-level problems (no header, a header that disagrees with
-the rows, an empty file) are a one-line error.
+Row-level problems in a ``.vec`` (wrong number of values, duplicate or empty word,
+undecodable bytes, NaN/inf) skip the row and are counted; file-level problems (no header, a
+header that disagrees with the rows, also when only ``max_words`` rows are read, tabs between
+values, a truncated last row, an empty file) are a one-line error. A ``.npy`` must be a finite
+2-d array of numbers with one word a line in its vocabulary (no blank or duplicate word).
 """
 
 from __future__ import annotations
@@ -14,46 +16,83 @@ from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, atomic_path
+from dldiy_core import (
+    UserError,
+    atomic_path,
+    open_input,
+    os_error,
+    read_input,
+)
 
 from .data import Embeddings
 
 log = logging.getLogger(__name__)
 
 
+def _row_count(f, first: bytes, d: int, path: Path, lineno: int) -> int:
+    """Count the non-blank rows ``first`` and those left in ``f`` (after ``max_words``),
+    refusing a truncated last row (no end of line and a wrong number of values)."""
+    count, last = 1, first
+    for raw in f:
+        lineno += 1
+        if raw.strip():
+            count, last = count + 1, raw
+    if last and not last.endswith(b"\n") and len(last.split()) != d + 1:
+        raise UserError(f"{path}:{lineno}: truncated file (the last row has no end of line "
+                        f"and {len(last.split()) - 1} of {d} values)")
+    return count
+
+
 def read_vec(path: str | Path, max_words: int | None = None) -> tuple[Embeddings, Counter]:
-    """Read a ``.vec`` file; returns the embeddings and the skipped-row counts by reason."""
+    """Read a ``.vec`` file; returns the embeddings and the skipped-row counts by reason.
+
+    The header's row count is checked against the file also when only the first
+    ``max_words`` rows are read (the rest are counted, not parsed); blank lines are ignored.
+    """
     path = Path(path)
-    try:
-        f = open(path, "rb")  # noqa: SIM115 (closed by the with below)
-    except OSError as e:
-        raise UserError(f"{path}: cannot open ({e.strerror})") from None
     skipped: Counter = Counter()
     words: list[str] = []
     rows: list[np.ndarray] = []
     seen: set[str] = set()
-    with f:
+    more = 0  # rows after the first max_words
+    with open_input(path, "rb", "embeddings") as f:
         header = f.readline().split()
         if len(header) != 2 or not all(h.isdigit() for h in header):
             raise UserError(f"{path}: line 1 should be the header 'n_words dim', "
                             f"got {b' '.join(header)[:60]!r}")
         n, d = (int(h) for h in header)
+        if n == 0 or d == 0:
+            raise UserError(f"{path}: the header '{n} {d}' announces no vectors")
+        lineno = 1
         for lineno, raw in enumerate(f, start=2):
+            if not raw.strip():
+                continue
             if max_words is not None and len(words) >= max_words:
+                more = _row_count(f, raw, d, path, lineno)
                 break
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 skipped["undecodable bytes"] += 1
                 continue
-            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if "\t" in line:
+                raise UserError(f"{path}:{lineno}: values separated by tabs; a .vec row is "
+                                "'word v1 v2 ...' separated by single spaces")
+            ended = line.endswith("\n")
+            parts = line.rstrip("\n").rstrip("\r").rstrip(" ").split(" ")
             if len(parts) != d + 1:
+                if not ended:
+                    raise UserError(f"{path}:{lineno}: truncated file (the last row has no end "
+                                    f"of line and {len(parts) - 1} of {d} values)")
                 if not words and not skipped and len(parts) > 1:
                     raise UserError(f"{path}:{lineno}: the header says {d} dimensions, this row "
                                     f"has {len(parts) - 1} values")
                 skipped["wrong number of values"] += 1
                 continue
             word = parts[0]
+            if not word:
+                skipped["empty word"] += 1
+                continue
             try:
                 vec = np.array(parts[1:], dtype=np.float32)
             except ValueError:
@@ -68,11 +107,12 @@ def read_vec(path: str | Path, max_words: int | None = None) -> tuple[Embeddings
             seen.add(word)
             words.append(word)
             rows.append(vec)
+    total = len(words) + sum(skipped.values()) + more
+    if total != n:
+        raise UserError(f"{path}: the header says {n} rows, the file has {total}")
     if not words:
-        raise UserError(f"{path}: no usable rows")
-    if max_words is None and len(words) + sum(skipped.values()) != n:
-        raise UserError(f"{path}: the header says {n} rows, the file has "
-                        f"{len(words) + sum(skipped.values())}")
+        raise UserError(f"{path}: no usable rows ("
+                        + ", ".join(f"{v} {k}" for k, v in skipped.items()) + ")")
     if skipped:
         log.warning("%s: skipped %d rows (%s)", path, sum(skipped.values()),
                     ", ".join(f"{v} {k}" for k, v in skipped.items()))
@@ -89,17 +129,78 @@ def write_vec(path: str | Path, emb: Embeddings, block: int = 10_000) -> Path:
     return Path(path)
 
 
+def read_vocabulary(path: str | Path) -> list[str]:
+    """A vocabulary file: one word a line (utf-8), no blank, duplicate or spaced word."""
+    path = Path(path)
+    try:
+        text = read_input(path, "vocabulary").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not utf-8 ({e.reason} at byte {e.start})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    seen: set[str] = set()
+    words = []
+    for lineno, line in enumerate(lines, 1):
+        word = line.removesuffix("\r")
+        if not word or any(c.isspace() for c in word):
+            raise UserError(f"{path}:{lineno}: expected one word, got {word!r}")
+        if word in seen:
+            raise UserError(f"{path}:{lineno}: duplicate word {word!r}")
+        seen.add(word)
+        words.append(word)
+    if not words:
+        raise UserError(f"{path}: no words")
+    return words
+
+
 def read_npy(vectors: str | Path, words: str | Path, max_words: int | None = None) -> Embeddings:
-    """``.npy [n, d]`` + a vocabulary file (one word per line, same order)."""
+    """``.npy [n, d]`` (numbers, finite) + a vocabulary file (one word per line, same order).
+
+    Only the first ``max_words`` rows are read (and checked for NaN/inf)."""
+    vectors, words = Path(vectors), Path(words)
+    with open_input(vectors, "rb", "embeddings") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise UserError(f"{vectors}: not a .npy file (it does not start with the NumPy "
+                            "magic string)")
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            dtype = read_header(f)[2] if read_header else np.dtype(np.float32)  # 3.0: np.load
+        except Exception as e:  # numpy's header parser: ValueError, SyntaxError...
+            detail = " ".join(str(e).split())[:120]
+            raise UserError(f"{vectors}: not a readable .npy header ({detail})") from None
+    if dtype.hasobject:
+        raise UserError(f"{vectors}: holds Python objects (pickled data is never loaded); "
+                        "expected an array of numbers")
     try:
         x = np.load(vectors, mmap_mode="r", allow_pickle=False)
-        vocab = Path(words).read_text(encoding="utf-8").splitlines()
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise UserError(f"{vectors}: cannot read embeddings ({e})") from None
-    if x.ndim != 2 or len(x) != len(vocab):
-        raise UserError(f"{vectors}: {x.shape} vectors for {len(vocab)} words in {words}")
+    except OSError as e:
+        raise os_error(e, vectors, "read embeddings") from None
+    except Exception as e:  # numpy's header parser: ValueError, TypeError, SyntaxError...
+        detail = " ".join(str(e).split())[:120]
+        raise UserError(f"{vectors}: not a readable .npy array ({detail})") from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+        raise UserError(f"{vectors}: expected an array of numbers, got "
+                        f"{getattr(x, 'dtype', type(x).__name__)}")
+    if x.ndim != 2 or 0 in x.shape:
+        raise UserError(f"{vectors}: expected a 2-d array [words, dim], got shape {x.shape}")
+    vocab = read_vocabulary(words)
+    if len(x) != len(vocab):
+        raise UserError(f"{vectors}: {x.shape[0]} rows for the {len(vocab)} words of {words}")
     n = len(vocab) if max_words is None else min(max_words, len(vocab))
-    return Embeddings(vocab[:n], np.array(x[:n], dtype=np.float32))
+    try:
+        rows = np.array(x[:n], dtype=np.float32)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{vectors}: cannot read the rows ({e})") from None
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if len(bad):
+        i = int(bad[0])
+        raise UserError(f"{vectors}: row {i} (word {vocab[i]!r}, counting from 0) is not finite "
+                        f"(NaN or inf); rows with NaN or inf among the first {n}: {len(bad)}")
+    return Embeddings(vocab[:n], rows)
 
 
 def read_embeddings(path: str | Path, max_words: int | None = None) -> Embeddings:

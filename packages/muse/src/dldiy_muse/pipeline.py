@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,23 +14,30 @@ import torch
 from dldiy_core import (
     CheckpointError,
     UserError,
+    add_run_marker,
+    atomic_path,
+    check_input,
     from_dict,
     load_checkpoint,
+    make_dir,
     save_checkpoint,
-    save_config,
     to_dict,
 )
 
 from .adversarial import adversarial
 from .align import Alignment, fit_seed, refine
 from .config import MuseConfig
-from .data import Embeddings, build_en_fr, cache_root, read_dictionary, write_dictionary
+from .data import Embeddings, build_en_fr, cache_root, read_dictionary
 from .dictionary import identical_pairs, pairs_to_ids, precision_at_k
 from .embeddings import normalize, read_embeddings, read_npy
 from .isomorphism import isomorphism
 from .unsupervised import self_learning, similarity_seed
 
 RUN_FILE = "alignment.safetensors"
+RUN_FILES = (RUN_FILE, "config.json", "dictionary.txt")
+"""What ``align`` writes in its run folder (the checkpoint holds the config and dictionary
+too; the other two are for people)."""
+add_run_marker(RUN_FILE)  # a folder holding one is a run: outputs never replace it
 log = logging.getLogger(__name__)
 PAIRS = {"en-fr": ("en", "fr"), "en-en": ("en", "man"), "man-man": ("even", "odd"),
          "man-cbow": ("even", "odd"), "man-fasttext": ("even", "odd")}
@@ -49,6 +58,7 @@ def build_pair(name: str) -> Path:
     """The pair's folder under ``cache_root()``, built on first use."""
     if name not in PAIRS:
         raise UserError(f"pair '{name}': expected one of {', '.join(PAIRS)}")
+    make_dir(cache_root())  # a file in the way or no permission: one line before any work
     if name == "en-fr":
         return build_en_fr(cache_root() / name)
     from . import manpages  # gensim is imported only to build these
@@ -86,10 +96,24 @@ def load_pair(cfg: MuseConfig) -> Pair:
     return Pair(src, tgt, train, test)
 
 
+def data_files(cfg: MuseConfig) -> list[Path]:
+    """The files (or the built pair's folder) ``load_pair`` reads: outputs may not replace
+    them."""
+    d = cfg.data
+    if not (d.src or d.tgt):
+        files = [cache_root() / d.pair]
+    else:
+        files = [Path(f) for f in (d.src, d.tgt) if f]
+        files += [f.with_suffix(".words.txt") for f in files if f.suffix == ".npy"]
+    return files + [Path(f) for f in (d.train, d.test) if f]
+
+
 def _dictionary(path: str, src: Embeddings, tgt: Embeddings) -> list[tuple[str, str]]:
     """A dictionary file's pairs; an error when none is in the vocabularies, and the others
     skipped and counted."""
     pairs = read_dictionary(path)
+    if not pairs:
+        raise UserError(f"{path}: no 'source target' pairs")
     _, coverage = pairs_to_ids(pairs, src.words, tgt.words)
     if coverage == 0:
         raise UserError(f"{path}: none of its {len(pairs)} pairs has both words in the "
@@ -165,23 +189,67 @@ def pair_isomorphism(pair: Pair, top: int = 4000, k: int = 10) -> dict[str, floa
 
 
 def save_run(out: Path, cfg: MuseConfig, result: Alignment, pair: Pair) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.json")
+    """Write the run's files (:data:`RUN_FILES`) into ``out``: the text files go to temporary
+    files, then the checkpoint is written (atomically), then the text files are renamed into
+    place, so a failure while writing (disk full...) leaves the folder as it was. Check ``out``
+    first (``prepare_out_dir``)."""
     words = [(pair.src.words[s], pair.tgt.words[t]) for s, t in result.dictionary]
-    write_dictionary(out / "dictionary.txt", words)
-    return save_checkpoint(out / RUN_FILE, {
-        "W": torch.from_numpy(result.W), "config": to_dict(cfg), "history": result.history,
-        "dictionary": result.dictionary})
+    for s, t in words:
+        if len(s.split()) != 1 or len(t.split()) != 1:
+            raise UserError(f"{out / 'dictionary.txt'}: pair {(s, t)!r} is not two single words")
+    state = {"W": torch.from_numpy(result.W), "config": to_dict(cfg), "history": result.history,
+             "dictionary": result.dictionary}
+    with contextlib.ExitStack() as stack:  # text files renamed on exit, after the checkpoint
+        for name, text in (("dictionary.txt", "".join(f"{s} {t}\n" for s, t in words)),
+                           ("config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True)
+                            + "\n")):
+            stack.enter_context(atomic_path(out / name)).write_text(text, encoding="utf-8")
+        save_checkpoint(out / RUN_FILE, state)  # a failure here: nothing renamed
+    return out / RUN_FILE
 
 
-def load_run(run: str | Path) -> tuple[MuseConfig, Alignment]:
+def run_inputs(run: str | Path) -> list[Path]:
+    """The files of run folder ``run`` that exist (to protect them as inputs)."""
+    return [Path(run) / f for f in RUN_FILES if (Path(run) / f).is_file()]
+
+
+def load_run(run: str | Path, register: bool = True) -> tuple[MuseConfig, Alignment]:
+    """A run folder written by ``align``: its config and alignment. ``register``: protect the
+    run's files as inputs of the command (False for ``refine``, which rewrites them)."""
+    check_input(run, "run", folder=True, register=False)
     path = Path(run) / RUN_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found (is {run} a folder written by align?)")
+    if register:
+        for f in run_inputs(run):
+            check_input(f, "run file")
     state = load_checkpoint(path)
     try:
         cfg = from_dict(MuseConfig, state["config"])
-        result = Alignment(state["W"].numpy(), list(state["history"]),
-                           np.asarray(state["dictionary"]))
-    except (KeyError, AttributeError, UserError) as e:
+        W = state["W"].numpy()
+        dictionary = np.asarray(state["dictionary"], dtype=np.int64).reshape(-1, 2)
+        history = list(state["history"])
+        if not all(isinstance(h, dict) for h in history):
+            raise ValueError("history records are not objects")
+    except (KeyError, AttributeError, TypeError, ValueError, UserError) as e:
         raise CheckpointError(f"{path}: not a muse alignment ({e})") from None
-    return cfg, result
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or not np.isfinite(W).all():
+        raise CheckpointError(f"{path}: not a muse alignment (the map is {tuple(W.shape)}"
+                              f"{'' if np.isfinite(W).all() else ', not finite'}; expected a "
+                              "finite square matrix)")
+    return cfg, Alignment(W, history, dictionary)
 
+
+def check_fits(run: str | Path, result: Alignment, pair: Pair) -> None:
+    """The run's map and dictionary fit the pair it was read with (files unchanged since)."""
+    path = Path(run) / RUN_FILE
+    d = pair.src.vectors.shape[1]
+    if result.W.shape != (d, d) or pair.tgt.vectors.shape[1] != d:
+        raise UserError(f"{path}: its {result.W.shape[0]}-d map does not fit the vectors it "
+                        f"was run on ({d}-d source, {pair.tgt.vectors.shape[1]}-d target): "
+                        "were they changed since align?")
+    ids = result.dictionary
+    if len(ids) and (ids.min() < 0 or ids[:, 0].max() >= len(pair.src.words)
+                     or ids[:, 1].max() >= len(pair.tgt.words)):
+        raise UserError(f"{path}: its dictionary names words beyond the vocabularies it was "
+                        "run on: were they changed since align?")

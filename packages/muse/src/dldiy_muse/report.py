@@ -27,6 +27,8 @@ from .pipeline import (
 )
 
 EXAMPLES = 12
+RUNS = ("run-supervised", "run-identical", "run-adversarial")
+"""The run folders the demo keeps inside its report folder."""
 
 
 def adversarial_figure(history: list[dict], supervised_criterion: float | None = None):
