@@ -293,6 +293,12 @@ def test_failing_writes_leave_nothing(cases, tmp_path):
                          absent=[tmp_path / "e.json"])
         assert_bad_input(main, ["refine", "--run", run, "--iterations", "1"],
                          "cannot write", inputs=[src, tgt, run])
+    for code, why in ((errno.EROFS, "read-only file system"), (errno.EACCES, "permission denied"),
+                      (errno.EIO, "input/output error")):
+        with failing_writes(code):
+            assert_bad_input(main, ["export", "--run", run, "--out", tmp_path / "m.vec"],
+                             f"m.vec: cannot write ({why})", inputs=[src, tgt, run],
+                             absent=[tmp_path / "m.vec"])
 
 
 def test_force_replaces_a_run_and_never_an_input(cases, tmp_path):
@@ -317,6 +323,15 @@ def test_data_cache_that_cannot_be_written(monkeypatch, tmp_path):
                                                   tmp_path / "run"]):
         assert_bad_input(main, argv, "a-file: exists and is not a folder",
                          absent=[tmp_path / "run"])
+
+
+def test_demo_replaces_only_its_own_runs(tmp_path):
+    from dldiy_muse.report import TITLE, previous_demo
+
+    (tmp_path / "summary.json").write_text('{"title": "another report"}')
+    assert not previous_demo(tmp_path) and not previous_demo(tmp_path / "none")
+    (tmp_path / "summary.json").write_text(f'{{"title": "{TITLE}"}}')
+    assert previous_demo(tmp_path)
 
 
 def test_config_bounds():

@@ -202,13 +202,14 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .report import RUNS, demo
+    from .report import RUNS, demo, previous_demo
 
     cfg = config_from_args(MuseConfig, PRESETS, args)
     out = Path(args.out)
     cleanup = _new_run_folder(out, data_files(cfg), args.force)
-    try:  # the runs it keeps inside: refused unless --force, before any work
-        check_outputs([out / name for name in RUNS], force=args.force)
+    try:  # the runs it keeps inside: refused before any work unless they are those of this
+        # demo's previous report in the same folder (regenerated), or --force
+        check_outputs([out / name for name in RUNS], force=args.force or previous_demo(out))
         print(f"report: {demo(cfg, out)}")
     except BaseException:
         cleanup()

@@ -4,6 +4,7 @@ English GloVe and French vectors, evaluated on the held-out dictionary, in one r
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -29,6 +30,17 @@ from .pipeline import (
 EXAMPLES = 12
 RUNS = ("run-supervised", "run-identical", "run-adversarial")
 """The run folders the demo keeps inside its report folder."""
+TITLE = "Word translation English -> French (MUSE)"
+
+
+def previous_demo(out: Path) -> bool:
+    """Whether ``out`` holds this demo's own report (its runs are then the demo's to replace
+    when it runs again; any other run inside is refused unless ``--force``)."""
+    try:
+        return json.loads((out / "summary.json").read_text(encoding="utf-8")).get(
+            "title") == TITLE
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def adversarial_figure(history: list[dict], supervised_criterion: float | None = None):
@@ -110,7 +122,7 @@ def demo(cfg: MuseConfig, out: Path) -> Path:
     adv_scores, adv_history, adv_seconds = adversarial_run(cfg, pair, out)
     scores.update(adv_scores)
 
-    r = Report(out, "Word translation English -> French (MUSE)")
+    r = Report(out, TITLE)
     sup, ident = (f"{m}, + {cfg.refine.iterations} refinements"
                   for m in ("supervised", "identical"))
     r.headline("P@1 CSLS, supervised Procrustes",
