@@ -14,6 +14,17 @@ def data_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DLDIY_DATA", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def own_inputs():
+    """Inputs registered by library calls in a test (``scan``, ``read_phn``: outputs may not
+    replace them) are forgotten when it ends, as a command's are when it ends (``run_main``),
+    so that a later test may build into a corpus an earlier one read."""
+    from dldiy_core.guard import input_scope
+
+    with input_scope():
+        yield
+
+
 def tone_utterance(rng: np.random.Generator, n_phones: int = 5, rate: int = 16_000):
     """A waveform and its .PHN segments: ``h#``, random tone phones, ``h#``."""
     names = list(TONES)
