@@ -57,3 +57,10 @@ def test_keys_that_look_alike_keep_their_own_tensors(tmp_path):
     back = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", state))
     assert back["a"][1].item() == 0 and back["a"]["1"].item() == 1
     assert back["b/c"].item() == 2 and back["b"]["c"].item() == 3
+
+
+def test_a_folder_named_like_a_checkpoint_is_not_reported_missing(tmp_path):
+    from dldiy_core.checkpoint import CheckpointError, load_checkpoint
+    (tmp_path / "x.safetensors").mkdir()
+    with pytest.raises(CheckpointError, match="is a folder, expected a file"):
+        load_checkpoint(tmp_path / "x.safetensors")

@@ -20,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import UserError
-from .io import atomic_path
+from .io import atomic_path, check_input
 
 FORMAT = "dldiy-checkpoint/2"
 LEGACY = "dldiy-checkpoint/1"  # written before checksums; read as is
@@ -101,8 +101,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a state tree written by :func:`save_checkpoint` (problems: :class:`CheckpointError`)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+    try:  # not registered as an input: a resumed run rewrites its checkpoint
+        check_input(path, "checkpoint", register=False)
+    except UserError as e:
+        raise CheckpointError(str(e)) from None
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
