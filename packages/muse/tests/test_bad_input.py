@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from dldiy_core import UserError
 from dldiy_core.testing import (
     assert_bad_input,
     assert_config_bounds,
@@ -347,6 +348,19 @@ def test_help_example_uses_muse_keys():
     assert examples
     for expr in examples:
         resolve(MuseConfig, PRESETS, "quick", None, [expr.rstrip(",")])  # a real key
+
+
+def test_vec_details(tmp_path):
+    """A BOM, CRLF line ends and blank lines are fine; the header's count is still checked."""
+    path = tmp_path / "x.vec"
+    path.write_bytes(b"\xef\xbb\xbf3 2\r\na 1 2\r\n\r\nb 3 4\r\nc 5 6\r\n\n")
+    emb, skipped = read_vec(path, max_words=1)
+    assert emb.words == ["a"] and not skipped
+    assert read_vec(path)[0].words == ["a", "b", "c"]
+    path.write_bytes(b"4 2\na 1 2\nb 3 4\nc 5 6\n")
+    for max_words in (None, 1, 3, 10):
+        with pytest.raises(UserError, match="the header says 4 rows, the file has 3"):
+            read_vec(path, max_words)
 
 
 VALID_VEC = b"4 3\nle 0.1 0.2 0.3\nchat 1 2 3\n" + "été".encode() + b" -1 0.5 2e-3\nx 0 0 1\n"

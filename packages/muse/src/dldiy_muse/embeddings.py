@@ -56,7 +56,7 @@ def read_vec(path: str | Path, max_words: int | None = None) -> tuple[Embeddings
     seen: set[str] = set()
     more = 0  # rows after the first max_words
     with open_input(path, "rb", "embeddings") as f:
-        header = f.readline().split()
+        header = f.readline().removeprefix(b"\xef\xbb\xbf").split()  # a UTF-8 BOM is fine
         if len(header) != 2 or not all(h.isdigit() for h in header):
             raise UserError(f"{path}: line 1 should be the header 'n_words dim', "
                             f"got {b' '.join(header)[:60]!r}")
