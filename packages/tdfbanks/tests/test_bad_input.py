@@ -454,3 +454,11 @@ def test_data_build_resume_and_force(tmp_path, monkeypatch):
         corpus_mod.prepare_build(build, CorpusConfig(train_hours=0.02), resume=True)
     corpus_mod.prepare_build(build, cfg, force=True)  # the old build goes, other files stay
     assert checked and sorted(p.name for p in build.iterdir()) == ["notes.txt"]
+
+
+def test_a_bad_corpus_leaves_no_experiment_or_demo_folder(world, tmp_path):
+    corpus, phn = _edit_phn(world["corpus"], tmp_path, _overlap)
+    for cmd in ("experiment", "demo"):
+        out = tmp_path / cmd
+        assert_bad_input(main, [cmd, "--out", out, "--set", f"data.corpus={corpus}", *FAST],
+                         phn.name, "overlaps", inputs=[corpus], absent=[out])

@@ -127,14 +127,26 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return out
 
 
+def check_folder_path(out: Path) -> None:
+    """A folder can be made at ``out``: no file stands there or in the way above it (checked
+    before the work; the folder itself is made after it)."""
+    for p in (out, *out.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                raise UserError(f"{p}: exists and is not a folder")
+            return
+
+
 def prepare_experiment(cfg: Config, out: Path, resume: bool = False, force: bool = False,
                        same_settings: bool = True) -> None:
-    """Check an experiment folder before any work and mark it (``experiment-config.json``):
-    not an input, not another run; one that holds an experiment is refused unless ``resume``
-    (with the same settings when ``same_settings``) or ``force``."""
+    """Check an experiment folder before any work (:func:`mark_experiment` creates and marks it
+    with ``experiment-config.json`` later): not an input, not another run; one that holds an
+    experiment is refused unless ``resume`` (with the same settings when ``same_settings``) or
+    ``force``."""
     inputs = [Path(cfg.data.corpus)] if cfg.data.corpus else []
     marker = out / EXPERIMENT_MARKER
     check_outputs([out], inputs, force=force, resume=resume)
+    check_folder_path(out)
     if resume and not marker.is_file():
         raise UserError(f"{out}: no experiment to resume there (no {marker.name})")
     if not resume and not force:  # an experiment folder from before the marker existed
@@ -152,8 +164,13 @@ def prepare_experiment(cfg: Config, out: Path, resume: bool = False, force: bool
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise UserError(f"{marker}: the experiment there has other settings (differs in "
                             f"{', '.join(diff)}); use another --out folder or --force")
-    prepare_out_dir(out, inputs, force=True)  # checked above: create it, test it is writable
-    save_config(cfg, marker)
+
+
+def mark_experiment(cfg: Config, out: Path) -> None:
+    """Create the experiment folder (checked by :func:`prepare_experiment`) and write its
+    marker, once the inputs are read: a bad input leaves no folder behind."""
+    prepare_out_dir(out, force=True)  # create it, test that it is writable
+    save_config(cfg, out / EXPERIMENT_MARKER)
 
 
 def load_data(cfg: Config) -> dict[str, SpeechSet]:
@@ -199,6 +216,7 @@ def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC"
     check_config(cfg)
     prepare_experiment(cfg, out, resume, force)
     data = load_data(cfg)
+    mark_experiment(cfg, out)
     r = Report(out, title)
     add_experiment(r, cfg, out, data, resume=resume, force=force)
     add_correlation(r, data["test"].waves[:50], "synthesized test speech")

@@ -17,7 +17,7 @@ from .audio import SAMPLE_RATE, load_audio
 from .config import Config
 from .data import cache_root
 from .evaluate import transcribe
-from .experiment import add_correlation, add_experiment, load_data
+from .experiment import add_correlation, add_experiment, check_folder_path, load_data
 from .phones import TIMIT61, fold
 from .train import check_config
 
@@ -48,11 +48,12 @@ def demo(cfg: Config, out: Path, force: bool = False) -> Path:
     check_config(cfg)
     inputs = [cfg.data.corpus] if cfg.data.corpus else []
     check_outputs([out], inputs, force=force)
-    prepare_out_dir(out, inputs, force=True)  # checked above: create it, test it is writable
+    check_folder_path(out)
     if not cfg.data.corpus:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data,
                                                                 corpus=str(demo_corpus())))
     data = load_data(cfg)
+    prepare_out_dir(out, force=True)  # checked above: create it once the inputs are read
     r = Report(out, "TD-filterbanks: learning a mel filterbank from the waveform")
     r.section("A mel filterbank computed in the time domain")
     if speech := real_speech():
