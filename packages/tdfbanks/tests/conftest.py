@@ -19,7 +19,7 @@ def own_inputs():
     """Inputs registered by library calls in a test (``scan``, ``read_phn``: outputs may not
     replace them) are forgotten when it ends, as a command's are when it ends (``run_main``),
     so that a later test may build into a corpus an earlier one read."""
-    from dldiy_core.guard import input_scope
+    from dldiy_core import input_scope
 
     with input_scope():
         yield

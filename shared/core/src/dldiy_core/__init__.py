@@ -27,6 +27,7 @@ from .guard import (
     add_run_marker,
     check_outputs,
     holds_run,
+    input_scope,
     make_dir,
     prepare_out_dir,
     prepare_out_file,
@@ -61,6 +62,6 @@ __all__ = [
     "setup_logging", "to_dict", "world_size", "write_wav",
     # reliability: outputs never replace inputs or runs, OS errors and bad settings as one line
     "RUN_MARKERS", "add_output_args", "add_run_marker", "bounded", "check_config", "check_input",
-    "check_outputs", "holds_run", "make_dir", "open_input", "os_error", "prepare_out_dir",
-    "prepare_out_file", "read_input",
+    "check_outputs", "holds_run", "input_scope", "make_dir", "open_input", "os_error",
+    "prepare_out_dir", "prepare_out_file", "read_input",
 ]
