@@ -84,10 +84,9 @@ class LossConfig:
     kind: Literal["spectral", "wav"] = "spectral"
     """spectral: L1 on log(eps + |STFT|^2) (paper eq. 2); wav: MSE on the waveform."""
     epsilon: float = 1.0
-    """The paper's 1 suits NSynth's levels; the rendered notes are much quieter (median
-    standard deviation about 0.003), so that a silent output is a near-stationary point of eq. 2
-    with eps = 1 (an autoencoder trained so collapsed to silence here): the small presets use
-    1e-2."""
+    """The paper's 1 suits NSynth's levels; the rendered notes are quieter, so that a silent
+    output is a near-stationary point of eq. 2 with eps = 1 (an autoencoder trained so collapsed
+    to near silence in a trial here): the small presets use 1e-2."""
     n_fft: int = 1024
     hop: int = 256
 

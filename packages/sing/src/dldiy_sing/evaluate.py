@@ -4,7 +4,8 @@ test notes (valid/test: instrument-pitch pairs never seen in training), against
 - the autoencoder's reconstruction (stage 1; it sees the target, so it bounds what the decoder
   can do), and
 - a nearest-neighbour baseline: the same instrument's training note at the same velocity and
-  the nearest other pitch, pitch-shifted to the target pitch by resampling.
+  the nearest other pitch, pitch-shifted to the target pitch by resampling, and
+- silence (an all-zero output): the floor any useful model must beat.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
     lc = run.cfg.loss
     src, shift = nearest_neighbour(corpus, train, index)
     cache: dict[int, np.ndarray] = {}
-    sums = {"sing": 0.0, "autoencoder": 0.0, "nearest_neighbour": 0.0}
+    sums = {"sing": 0.0, "autoencoder": 0.0, "nearest_neighbour": 0.0, "silence": 0.0}
     n_nn = 0
     offset = 0
     with torch.no_grad():
@@ -118,6 +119,7 @@ def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
                 return spectral_loss(out, target, lc.n_fft, lc.hop, lc.epsilon, reduce=False)
 
             sums["sing"] += float(loss(run.sing(inst, pitch, vel)).sum())
+            sums["silence"] += float(loss(torch.zeros_like(wav)).sum())
             if run.autoencoder is not None:
                 sums["autoencoder"] += float(loss(run.autoencoder(wav)).sum())
             ok = src[offset:offset + b] >= 0
@@ -137,6 +139,7 @@ def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
         out["autoencoder"] = sums["autoencoder"] / max(len(index), 1)
     out["nearest_neighbour"] = sums["nearest_neighbour"] / max(n_nn, 1)
     out["nearest_neighbour_notes"] = n_nn
+    out["silence"] = sums["silence"] / max(len(index), 1)
     return out
 
 
