@@ -86,3 +86,16 @@ def test_attribute_bias_reports_the_gap():
     rows = attribute_bias(attrs, [0, 1], ["white", "sat"])
     assert rows[0]["class_mean"] == 0.5 and rows[0]["prototype_mean"] == 1.0
     assert abs(rows[1]["gap"] - (0.3 - 0.5)) < 1e-12
+
+
+def test_measured_attributes():
+    from dldiy_imagenet_bias.criticism import image_attributes
+
+    img = torch.full((2, 3, 10, 10), 255, dtype=torch.uint8)
+    img[0, :, :5, :] = torch.tensor([200, 0, 0], dtype=torch.uint8).view(3, 1, 1)  # red half
+    img[1, :, :2, :] = 60  # a grey stripe
+    a, names = image_attributes(img)
+    assert names[0] == "white background share"
+    assert a[0, 0] == 0.5 and a[1, 0] == 0.8
+    assert abs(a[0, 1] - 1.0) < 1e-6 and a[0, 3] == 0  # saturated foreground
+    assert a[1, 1] == 0 and a[1, 3] == 1  # grey foreground

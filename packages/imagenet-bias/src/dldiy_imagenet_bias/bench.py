@@ -33,6 +33,8 @@ def _best(fn: Callable[[], object], repeats: int) -> float:
 
 def run_bench(cfg: BiasConfig, n_images: int = 64, repeats: int = 3,
               mmd_points: int = 10_000) -> dict:
+    """The baseline is the network as loaded (BatchNorm kept); ``*_folded_bn`` folds it."""
+    cfg.model.fold_bn = False
     clf = model_from(cfg)
     images = images_from(cfg)
     images.items = images.items[: n_images * 2]

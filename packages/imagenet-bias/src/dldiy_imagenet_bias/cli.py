@@ -71,6 +71,9 @@ def cmd_eval(args) -> int:
                                  "images_per_s")}
     figures["per_label_top1"] = {k: v["top1"] for k, v in s["per_label"].items()}
     figures["per_label_n"] = {k: v["n"] for k, v in s["per_label"].items()}
+    figures["labels_worst_first"] = sorted(
+        ([k, v["n"], v["top1"], v["top5"]] for k, v in s["per_label"].items()),
+        key=lambda row: (row[2], row[0]))
     figures["severity_hist"] = s["severity_hist"]
     figures["confusions"] = s["confusions"][:10]
     _results(out, figures)

@@ -23,6 +23,8 @@ class ModelConfig:
     mean: list[float] = field(default_factory=list)
     """Normalisation in [0, 1] units (empty: Lite0's (x-127)/128, else ImageNet's)."""
     std: list[float] = field(default_factory=list)
+    fold_bn: bool = True
+    """Fold Lite0's BatchNorms into its convolutions (same outputs, faster)."""
 
 
 @dataclass

@@ -163,16 +163,21 @@ def attribute_bias(attributes: np.ndarray, prototypes: Sequence[int],
 
 def image_attributes(pixels: torch.Tensor) -> tuple[np.ndarray, list[str]]:
     """Simple measured attributes of ``uint8 [n, 3, H, W]`` images, for the bias probe when no
-    attribute labels are given: share of near-white background, mean saturation, mean
-    brightness, and whether the picture is (almost) grey-scale."""
+    attribute labels are given: the share of near-white background, the mean saturation and
+    brightness of the foreground (the other pixels), and whether the foreground is (almost)
+    grey-scale (line art, silhouettes, black-and-white photos)."""
     x = pixels.float() / 255
-    mx, mn = x.max(1).values, x.min(1).values
+    mx, mn = x.max(1).values, x.min(1).values  # [n, H, W]
     sat = torch.where(mx > 0, (mx - mn) / mx.clamp_min(1e-6), torch.zeros_like(mx))
-    white = (mn > 0.94).float().mean((1, 2))
-    grey = (sat.mean((1, 2)) < 0.08).float()
-    attrs = torch.stack([white, sat.mean((1, 2)), x.mean((1, 2, 3)), grey], 1)
-    return attrs.numpy(), ["white background share", "mean saturation", "mean brightness",
-                           "grey-scale"]
+    background = mn > 0.94
+    fg = (~background).float()
+    n_fg = fg.sum((1, 2)).clamp_min(1)
+    fg_sat = (sat * fg).sum((1, 2)) / n_fg
+    fg_bright = (x.mean(1) * fg).sum((1, 2)) / n_fg
+    attrs = torch.stack([background.float().mean((1, 2)), fg_sat, fg_bright,
+                         (fg_sat < 0.1).float()], 1)
+    return attrs.numpy(), ["white background share", "foreground saturation",
+                           "foreground brightness", "grey-scale foreground"]
 
 
 def contact_sheet(pixels: torch.Tensor, rows: Sequence[Sequence[int]],

@@ -293,7 +293,7 @@ def load_pixels(images: ImageSet, preprocess, cache: bool = True) -> tuple[torch
     """All images as ``uint8 [N, 3, crop, crop]`` and the set of those that loaded (the rest
     join ``skipped``). Cached under the data cache, keyed by files, sizes and preprocessing."""
     key = hashlib.sha256(json.dumps(
-        [[it.path for it in images.items], preprocess.resize, preprocess.crop,
+        ["v2", MAX_PIXELS, [it.path for it in images.items], preprocess.resize, preprocess.crop,
          [Path(it.path).stat().st_size if Path(it.path).exists() else -1
           for it in images.items]]).encode()).hexdigest()[:16]
     folder = data_cache("imagenet-bias") / "pixels"

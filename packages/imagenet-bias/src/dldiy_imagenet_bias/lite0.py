@@ -160,6 +160,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
     with torch.no_grad():
         for owner, conv, bn in pairs:
-            fold(getattr(owner, conv), getattr(owner, bn))
-            setattr(owner, bn, nn.Identity())
+            if isinstance(getattr(owner, bn), nn.BatchNorm2d):  # folding twice is a no-op
+                fold(getattr(owner, conv), getattr(owner, bn))
+                setattr(owner, bn, nn.Identity())
     return model

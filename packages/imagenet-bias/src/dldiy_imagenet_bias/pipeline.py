@@ -43,7 +43,7 @@ class Evaluated:
 def model_from(cfg: BiasConfig) -> Classifier:
     m = cfg.model
     return load_classifier(m.name, m.weights, resize=m.resize, crop=m.crop, mean=m.mean,
-                            std=m.std)
+                            std=m.std, fold_bn=m.fold_bn)
 
 
 def images_from(cfg: BiasConfig) -> ImageSet:
