@@ -33,7 +33,8 @@ class EvalResult:
         if ep:
             out["std_return"] = float(np.std([e["return"] for e in ep]))
             kills, deaths = sum(e["kills"] for e in ep), sum(e["deaths"] for e in ep)
-            out["kd"] = kills / max(deaths, 1)
+            if deaths:  # K/D: kills per death over all episodes (none without a death)
+                out["kd"] = kills / deaths
         out["episodes"] = float(len(ep))
         for i, name in enumerate(FEATURES):
             tp, fp, fn = self.counts[i]

@@ -46,7 +46,7 @@ def _policy_rows(results: dict[str, EvalResult]) -> list[list[Any]]:
     for name, res in results.items():
         s = res.summary()
         rows.append([name, s.get("mean_return", 0.0), s.get("std_return", 0.0),
-                     s.get("mean_kills", 0.0), s.get("mean_deaths", 0.0), s.get("kd", 0.0),
+                     s.get("mean_kills", 0.0), s.get("mean_deaths", 0.0), s.get("kd", "—"),
                      s.get("mean_tics", 0.0)])
     return rows
 
@@ -76,8 +76,9 @@ def demo(cfg: DoomConfig, out: Path, force: bool = False) -> Path:
     r.text(f"A {cfg.train.max_steps}-update training on {cfg.env.scenario} ({env_steps} "
            f"environment steps, settings in "
            f"{run / 'config.json'}), then {episodes} evaluation episodes of the trained agent "
-           "and of a random policy in the same games. The quick preset (about 30 min) is what "
-           "reaches the README's figures; the demo shows the whole path in a few minutes.")
+           "and of a random policy in the same games. The demo shows the whole path in a couple "
+           "of minutes and is far too short to learn; the README's scenario table comes from "
+           "the quick preset's longer runs.")
     r.section("Evaluation")
     r.table(["policy", "mean reward", "std", "kills", "deaths", "K/D", "tics"],
             _policy_rows({"trained": trained, "random": rand}))
