@@ -23,7 +23,7 @@ import torch
 from dldiy_core import seed_everything
 
 from .config import ModelConfig, SingConfig
-from .models import NOTE_SAMPLES, SING, num_steps
+from .models import NOTE_SAMPLES, SING, OverlapAddTranspose1d, num_steps
 from .nsynth import SAMPLE_RATE
 from .spectral import note_loss, spectral_loss
 
@@ -61,8 +61,12 @@ def generation_flops(cfg: ModelConfig, n_inputs: int = 30) -> float:
 
 
 def fast_model(model: SING) -> SING:
-    """The fast path: a bf16 copy of the weights (activations stay bf16 end to end)."""
-    return copy.deepcopy(model).to(torch.bfloat16).eval()
+    """The fast path: a bf16 copy of the weights (LSTM and convolutions run in bf16), the last
+    transposed convolution as a bf16 GEMM plus a float32 overlap-add; output float32."""
+    fast = copy.deepcopy(model).to(torch.bfloat16).eval()
+    layers = fast.decoder.layers
+    layers[-1] = OverlapAddTranspose1d(layers[-1])
+    return fast
 
 
 def realtime(model: SING, batch: int, repeats: int, n_instruments: int) -> float:

@@ -129,7 +129,7 @@ PRESETS: dict[str, dict] = {
                        "pitch_max": 72, "velocities": [50, 100]},
               "model": {"channels": 256, "hidden": 128, "layers": 2},
               "loss": {"epsilon": 1e-2},
-              "stages": {"ae_epochs": 6, "seq_epochs": 20, "sing_epochs": 3, "eval_notes": 16},
+              "stages": {"ae_epochs": 6, "seq_epochs": 10, "sing_epochs": 3, "eval_notes": 16},
               "train": {"batch_size": 16, "log_every": 5, "checkpoint_every": 25}},
     "tiny": {"data": {"soundfonts": ["timgm6mb"], "programs": [0, 40], "pitch_min": 60,
                       "pitch_max": 66, "velocities": [100]},

@@ -52,6 +52,29 @@ class WindowedConvTranspose1d(nn.ConvTranspose1d):
         return F.conv_transpose1d(x, w, self.bias, self.stride, self.padding)
 
 
+class OverlapAddTranspose1d(nn.Module):
+    """The same map as a (windowed) single-output ``ConvTranspose1d``, computed as one GEMM
+    ``[B*T, C] x [C, K]`` (bf16 on AMX when the weights are bf16) followed by an overlap-add of
+    the frames in float32. On this CPU PyTorch's bf16 transposed convolution is much slower
+    than its fp32 one, while the GEMM is the fast path."""
+
+    def __init__(self, conv: WindowedConvTranspose1d):
+        super().__init__()
+        if conv.out_channels != 1 or conv.groups != 1 or conv.dilation[0] != 1:
+            raise ValueError("OverlapAddTranspose1d handles one output channel, no groups")
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        w = c.weight if c.window is None else c.weight * c.window.to(c.weight)
+        k, stride, pad = c.kernel_size[0], c.stride[0], c.padding[0]
+        frames = torch.matmul(x.transpose(1, 2), w[:, 0, :].to(x.dtype))  # [B, T, K]
+        length = (x.shape[-1] - 1) * stride + k
+        out = F.fold(frames.float().transpose(1, 2), (1, length), (1, k), stride=(1, stride))
+        out = out[:, 0, :, pad:length - pad]  # [B, 1, L]
+        return out + c.bias.float()[:, None] if c.bias is not None else out
+
+
 def output_padding(cfg: ModelConfig) -> int:
     """Padding of the decoder's transposed convolution: kernel + stride (1280)."""
     return cfg.kernel + cfg.stride
