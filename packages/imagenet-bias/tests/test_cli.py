@@ -43,8 +43,11 @@ def test_study_attack_explain_criticize_report(tiny_setup, tmp_path):
     r = run_cli(main, ["explain", *tiny_args(tiny_setup), "--out", str(tmp_path / "ex")])
     assert r.code == 0, r.err
     assert (tmp_path / "ex" / "explanations.png").exists()
-    r = run_cli(main, ["criticize", *tiny_args(tiny_setup), "--out", str(tmp_path / "cr")])
+    r = run_cli(main, ["criticize", *tiny_args(tiny_setup), "--out", str(tmp_path / "cr"),
+                       "--json", str(tmp_path / "cr.json")])
     assert r.code == 0, r.err
+    probe = json.loads((tmp_path / "cr.json").read_text())["figures"]
+    assert probe["n_labels"] == 3 and len(probe["bias_probe"]) == 10
     crit = json.loads((tmp_path / "cr" / "criticism.json").read_text())
     assert len(crit) == 3 and all(len(v["prototypes"]) == 2 for v in crit.values())
     r = run_cli(main, ["report", *tiny_args(tiny_setup), "--out", str(tmp_path / "rep"),

@@ -86,6 +86,8 @@ def test_attribute_bias_reports_the_gap():
     rows = attribute_bias(attrs, [0, 1], ["white", "sat"])
     assert rows[0]["class_mean"] == 0.5 and rows[0]["prototype_mean"] == 1.0
     assert abs(rows[1]["gap"] - (0.3 - 0.5)) < 1e-12
+    # 2 of 4 picked: the 6 pairs give white-gaps 0.5 (twice) or 0 (four times)
+    assert abs(rows[0]["p_random"] - 2 / 6) < 0.03
 
 
 def test_measured_attributes():

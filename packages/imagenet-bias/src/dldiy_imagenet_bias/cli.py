@@ -178,6 +178,17 @@ def cmd_criticize(args) -> int:
         {k: {**v, "prototype_files": [ev.recs[i]["path"] for i in v["prototypes"]],
              "criticism_files": [ev.recs[i]["path"] for i in v["criticisms"]]}
          for k, v in crit.items()}, indent=1) + "\n")
+    if args.json:
+        probe = sorted(([label, a["attribute"], c["n"], a["class_mean"], a["prototype_mean"],
+                         a["gap"], a["p_random"]]
+                        for label, c in crit.items() for a in c["attributes"]),
+                       key=lambda row: -abs(row[5]))
+        write_results(prepare_out_file(args.json, _inputs(cfg), force=True), {
+            "n_labels": len(crit), "prototypes": cfg.critic.prototypes,
+            "criticisms": cfg.critic.criticisms,
+            "labels": [[k, v["n"], v["top1"], v["prototype_top1"], v["criticism_top1"]]
+                       for k, v in crit.items()],
+            "bias_probe": probe[:10]})
     print(f"report: {rep.write()}")
     return 0
 
@@ -232,7 +243,7 @@ def commands() -> Commands:
         c.add_argument("--force", action="store_true", help="replace a report already there")
         if name == "study":
             c.add_argument("--max", type=int, default=0, help="at most this many mistakes")
-        if name == "report":
+        if name in ("report", "criticize"):
             c.add_argument("--json", help="also write the headline figures here")
     c = cli.add("analyze", cmd_analyze, "rectified accuracy from the study's answers",
                 config=False)

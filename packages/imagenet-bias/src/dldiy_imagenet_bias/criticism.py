@@ -150,15 +150,25 @@ def criticize(features: torch.Tensor, m: int, c: int,
 
 
 def attribute_bias(attributes: np.ndarray, prototypes: Sequence[int],
-                   names: Sequence[str]) -> list[dict]:
+                   names: Sequence[str], draws: int = 5000, seed: int = 0) -> list[dict]:
     """The bias probe: each attribute's mean among prototypes vs the whole class
     (``attributes: [n, A]`` 0/1 or numbers). A large gap says the model's idea of the class
-    leans on that attribute (the paper's sec. 5 reading of prototypes)."""
+    leans on that attribute (the paper's sec. 5 reading of prototypes). ``p_random``: the
+    share of ``draws`` random subsets of the same size whose gap is at least as large (how
+    often chance alone would show it)."""
     a = np.asarray(attributes, dtype=float)
-    p = a[list(prototypes)]
-    return [{"attribute": name, "class_mean": float(a[:, j].mean()),
-             "prototype_mean": float(p[:, j].mean()),
-             "gap": float(p[:, j].mean() - a[:, j].mean())} for j, name in enumerate(names)]
+    idx = list(prototypes)
+    p = a[idx]
+    rng = np.random.default_rng(seed)
+    subsets = np.stack([rng.choice(len(a), size=len(idx), replace=False) for _ in range(draws)])
+    out = []
+    for j, name in enumerate(names):
+        gap = p[:, j].mean() - a[:, j].mean()
+        random_gaps = np.abs(a[subsets, j].mean(1) - a[:, j].mean())
+        out.append({"attribute": name, "class_mean": float(a[:, j].mean()),
+                    "prototype_mean": float(p[:, j].mean()), "gap": float(gap),
+                    "p_random": float((random_gaps >= abs(gap) - 1e-12).mean())})
+    return out
 
 
 def image_attributes(pixels: torch.Tensor) -> tuple[np.ndarray, list[str]]:

@@ -183,7 +183,8 @@ def build_report(cfg: BiasConfig, out: Path, title: str) -> tuple[Path, dict[str
         "criticism": {k: {kk: v[kk] for kk in ("n", "top1", "prototype_top1",
                                                 "criticism_top1")} for k, v in crit.items()},
         "bias_probe": sorted(
-            ([label, a["attribute"], a["class_mean"], a["prototype_mean"], a["gap"]]
+            ([label, a["attribute"], a["class_mean"], a["prototype_mean"], a["gap"],
+              a["p_random"]]
              for label, c in crit.items() for a in c["attributes"]),
             key=lambda row: -abs(row[4]))[:8],
         "adversarial_flipped": sum(r["flipped"] for r in rows), "explained": len(rows),
