@@ -42,17 +42,19 @@ def stage_curves(run: Path) -> dict[str, dict[str, tuple[list, list]]]:
 
 
 def spectrogram_figure(target: np.ndarray, generated: np.ndarray, baseline: np.ndarray | None,
-                       title: str):
-    """Log power spectrograms (eq. 2's representation) side by side."""
+                       title: str, epsilon: float = 1.0):
+    """Log power spectrograms ``log(eps + |STFT|^2)`` (eq. 2's representation) side by side,
+    on one colour scale."""
     panels = [("target", target), ("SING", generated)] + (
         [("nearest neighbour", baseline)] if baseline is not None else [])
-    fig, axes = new_figure(4.0 * len(panels), 3.2, cols=len(panels))
-    for ax, (name, wav) in zip(np.atleast_1d(axes), panels, strict=True):
-        spec = log_power(torch.from_numpy(wav)[None])[0].numpy()
-        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma",
+    specs = [log_power(torch.from_numpy(w)[None], epsilon=epsilon)[0].numpy() for _, w in panels]
+    lo, hi = min(float(x.min()) for x in specs), max(float(x.max()) for x in specs)
+    fig, axes = new_figure(4.0 * len(panels), 3.4, cols=len(panels))
+    for ax, (name, wav), spec in zip(np.atleast_1d(axes), panels, specs, strict=True):
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi,
                   extent=(0, len(wav) / SAMPLE_RATE, 0, SAMPLE_RATE / 2000))
-        ax.set(title=f"{name}", xlabel="s", ylabel="kHz")
-    fig.suptitle(title)
+        ax.set(title=name, xlabel="s", ylabel="kHz")
+    fig.suptitle(title, y=1.02)
     return fig
 
 
@@ -80,17 +82,20 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
     r.headline("test spectral loss, SING", test.get("sing"))
     r.headline("test, nearest-neighbour baseline", test.get("nearest_neighbour"))
     r.headline("test, autoencoder", test.get("autoencoder"))
+    r.headline("test, silence", test.get("silence"))
     r.headline("training notes", scores["train"]["notes"])
     r.text(f"Run {run_dir} (preset sizes: {model.cfg.model.channels} decoder channels, LSTM "
            f"{model.cfg.model.layers} x {model.cfg.model.hidden}); corpus {corpus.folder.name}: "
            f"{len(corpus)} notes of {len(corpus.instruments)} instruments rendered from "
            f"{', '.join(d.soundfonts)}. Valid and test hold instrument-pitch pairs never seen in "
-           "training. Spectral loss = eq. 2 of the paper (L1 between log(1 + |STFT|^2)), mean "
-           "per note; lower is better.")
+           "training. Spectral loss = eq. 2 of the paper (L1 between "
+           f"log({model.cfg.loss.epsilon:g} + |STFT|^2)), mean per note; lower is better. "
+           "Silence (an all-zero output) is the floor a useful model must beat.")
     r.section("Spectral loss per split")
-    r.table(["split", "notes", "SING", "autoencoder", "nearest neighbour"],
+    r.table(["split", "notes", "SING", "autoencoder", "nearest neighbour", "silence"],
             [[s, scores[s]["notes"], scores[s]["sing"], scores[s].get("autoencoder"),
-              scores[s]["nearest_neighbour"]] for s in ("train", "valid", "test") if s in scores])
+              scores[s]["nearest_neighbour"], scores[s]["silence"]]
+             for s in ("train", "valid", "test") if s in scores])
     r.section("Training, per stage")
     for stage, series in stage_curves(run_dir).items():
         r.line_plot(f"loss_{stage}", {k: v for k, v in series.items() if v[0]},
@@ -108,7 +113,8 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
         n = corpus.notes[i]
         target = corpus.audio(int(i))
         base = pitch_shift(corpus.audio(int(src[k])), shift[k]) if src[k] >= 0 else None
-        r.figure(f"spec_{n.name}", spectrogram_figure(target, generated[k], base, n.name),
+        r.figure(f"spec_{n.name}", spectrogram_figure(target, generated[k], base, n.name,
+                                                      model.cfg.loss.epsilon),
                  caption=f"{n.name}: log power spectrograms")
         r.audio(f"target_{n.name}", target, SAMPLE_RATE, caption=f"{n.name} (rendered)")
         r.audio(f"sing_{n.name}", generated[k], SAMPLE_RATE, caption=f"{n.name} (SING)")
