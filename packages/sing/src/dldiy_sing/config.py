@@ -2,8 +2,9 @@
 
 ``paper``: the paper's settings (section 3 and the released defaults: 4096 channels, LSTM 3 x 1024,
 50 + 50 + 20 epochs, batch 64, Adam 3e-4) on the full rendered grid (3 soundfonts x 128 programs).
-``small``: a 256-channel decoder and a 3 x 256 LSTM on 6 instruments of one soundfont, about half
-an hour on 2 cores to audible notes. ``quick``: a few minutes (the demo). ``tiny``: tests.
+``small``: a 256-channel decoder and a 3 x 256 LSTM on 6 instruments of one soundfont (meant to
+reach audible notes in about half an hour on 2 cores; its measured run did not, see the README).
+``quick``: the demo's model, a few minutes. ``tiny``: tests.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ PRESETS: dict[str, dict] = {
                        "pitch_max": 72, "velocities": [50, 100]},
               "model": {"channels": 256, "hidden": 128, "layers": 2},
               "loss": {"epsilon": 1e-2},
-              "stages": {"ae_epochs": 6, "seq_epochs": 10, "sing_epochs": 3, "eval_notes": 16},
+              "stages": {"ae_epochs": 6, "seq_epochs": 5, "sing_epochs": 3, "eval_notes": 16},
               "train": {"batch_size": 16, "log_every": 5, "checkpoint_every": 25}},
     "tiny": {"data": {"soundfonts": ["timgm6mb"], "programs": [0, 40], "pitch_min": 60,
                       "pitch_max": 66, "velocities": [100]},
