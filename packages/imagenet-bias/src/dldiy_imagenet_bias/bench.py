@@ -60,9 +60,18 @@ def run_bench(cfg: BiasConfig, n_images: int = 64, repeats: int = 3,
     out["bf16_speedup"] = t_fp32 / t_bf16
     out["features_images_per_s"] = n / t_feat
     out["features_vs_inference"] = t_fp32 / t_feat
-    p32 = predict(clf, pixels, batch_size=bs).logits.argmax(1)
+    l32 = predict(clf, pixels, batch_size=bs).logits
+    p32 = l32.argmax(1)
     p16 = predict(clf, pixels, batch_size=bs, precision="bf16").logits.argmax(1)
     out["bf16_top1_agreement"] = float((p32 == p16).float().mean())
+    # Where do they differ? The fp32 probability margin between its top-1 and top-2 classes.
+    top2 = l32.softmax(1).topk(2).values
+    margin = top2[:, 0] - top2[:, 1]
+    flipped = p32 != p16
+    out["bf16_flipped_max_fp32_margin"] = float(margin[flipped].max()) if flipped.any() else 0.0
+    clear = margin > 0.05
+    out["bf16_top1_agreement_margin_over_0.05"] = float((p32 == p16)[clear].float().mean()) \
+        if clear.any() else 1.0
     if hasattr(clf.net, "_blocks"):
         folded = copy.deepcopy(clf)
         fold_batchnorm(folded.net)
