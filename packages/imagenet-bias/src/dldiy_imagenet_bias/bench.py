@@ -70,7 +70,7 @@ def run_bench(cfg: BiasConfig, n_images: int = 64, repeats: int = 3,
     flipped = p32 != p16
     out["bf16_flipped_max_fp32_margin"] = float(margin[flipped].max()) if flipped.any() else 0.0
     clear = margin > 0.05
-    out["bf16_top1_agreement_margin_over_0.05"] = float((p32 == p16)[clear].float().mean()) \
+    out["bf16_top1_agreement_margin_over_5pct"] = float((p32 == p16)[clear].float().mean()) \
         if clear.any() else 1.0
     if hasattr(clf.net, "_blocks"):
         folded = copy.deepcopy(clf)
