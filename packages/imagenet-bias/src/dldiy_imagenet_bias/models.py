@@ -196,7 +196,7 @@ def load_classifier(name: str = "lite0", weights: str = "", *, resize: int = 0, 
 
     Preprocessing defaults: Lite0 ``(x*255 - 127) / 128``, others ImageNet mean/std; resize
     256, crop 224, each overridable. ``fold_bn``: Lite0's BatchNorms are folded into its
-    convolutions (the same function, about 1.4x faster here: ``bench``).
+    convolutions (the same function, faster: ``bench``).
     """
     from .lite0 import EfficientNetLite0, fold_batchnorm, weights_path
 
