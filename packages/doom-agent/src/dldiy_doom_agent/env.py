@@ -104,7 +104,9 @@ class DoomEnv(gym.Env):
             "screen": gym.spaces.Box(0, 255, (c, height, width), np.uint8),
             "variables": gym.spaces.Box(-np.inf, np.inf, (N_VARIABLES,), np.float32)})
         self._frame = np.zeros((144, 256, 3), np.uint8)
-        self._obs: dict[str, np.ndarray] = {}
+        self._obs = {"screen": np.zeros((c, height, width), np.uint8),
+                     "variables": np.zeros(N_VARIABLES, np.float32)}
+        self._cur = Vars()
         self._features = np.zeros(len(FEATURES), np.uint8)
 
     # ---- engine state -> observation ---------------------------------------------------
@@ -118,6 +120,8 @@ class DoomEnv(gym.Env):
 
     def _observe(self) -> None:
         state = self.game.get_state()
+        if state is None:  # deathmatch: no state for a moment around a respawn; keep the last
+            return
         self._frame = state.screen_buffer
         img = Image.fromarray(self._frame)
         if self.grey:
