@@ -42,3 +42,14 @@ def test_report_writes_md_html_summary_and_media(tmp_path):
 def test_fmt():
     assert [fmt(x) for x in (3, 1234567, 0.123456, 1e-7, float("nan"), "x")] == \
         ["3", "1,234,567", "0.1235", "1.000e-07", "nan", "x"]
+
+
+def test_attach_shows_a_file_written_beside_the_report(tmp_path):
+    import pytest
+
+    report = Report(tmp_path, "t")
+    (tmp_path / "episode.gif").write_bytes(b"GIF89a")
+    report.attach("episode.gif", "an episode")
+    assert '<img src="episode.gif" alt="an episode">' in (report.write()).read_text()
+    with pytest.raises(FileNotFoundError):
+        report.attach("missing.gif")

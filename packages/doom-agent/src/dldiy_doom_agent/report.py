@@ -53,7 +53,7 @@ def _policy_rows(results: dict[str, EvalResult]) -> list[list[Any]]:
 
 def _add_gif(r: Report, name: str, frames: list[np.ndarray], caption: str) -> None:
     write_gif(r.out_dir / f"{name}.gif", frames)
-    r._media("image", f"{name}.gif", caption)  # Report has no public animation method yet
+    r.attach(f"{name}.gif", caption)
 
 
 def demo(cfg: DoomConfig, out: Path, force: bool = False) -> Path:

@@ -134,6 +134,15 @@ class Report:
             f"![{caption}]({name})\n" if kind == "image" else f"[{caption}]({name})\n",
             html_media(kind, name, caption)))
 
+    def attach(self, file: str, caption: str = "", kind: str = "image") -> None:
+        """Show a file the caller wrote into the report folder: ``kind`` "image" (an
+        animated GIF, a JPEG...) or "audio" (a player)."""
+        if kind not in ("image", "audio"):
+            raise ValueError(f"attach: kind {kind!r} is not 'image' or 'audio'")
+        if not (self.out_dir / file).is_file():
+            raise FileNotFoundError(f"{self.out_dir / file}: no such report file")
+        self._media(kind, file, caption or file)
+
     def figure(self, name: str, fig: Any, caption: str = "") -> None:
         """Save a matplotlib figure as ``name.png``."""
         import matplotlib.pyplot as plt
