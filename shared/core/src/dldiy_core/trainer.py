@@ -327,11 +327,13 @@ class Trainer:
         return record
 
     def _flush_window(self) -> dict[str, float]:
-        sums = self._window_sums()
-        keys = sorted(sums)
-        values = torch.tensor([sums[k] for k in keys], dtype=torch.float64)
-        values = dist.all_reduce_mean(values) / max(self._window, 1)
-        metrics = dict(zip(keys, values.tolist(), strict=True))
+        sums, n = self._window_sums(), max(self._window, 1)
+        if self.distributed:
+            keys = sorted(sums)
+            values = dist.all_reduce_mean(torch.tensor([sums[k] for k in keys],
+                                                        dtype=torch.float64))
+            sums = dict(zip(keys, values.tolist(), strict=True))
+        metrics = {k: v / n for k, v in sums.items()}
         if not math.isfinite(metrics.get("loss", 0.0)):
             self._check_finite()
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -422,7 +424,8 @@ class Trainer:
         self._sums.setdefault(key, []).append(value)
 
     def _window_sums(self) -> dict[str, float]:
-        return {k: float(torch.stack([torch.as_tensor(x, dtype=torch.float64) for x in v]).sum())
+        return {k: float(torch.stack(v).sum(dtype=torch.float64))
+                if all(isinstance(x, torch.Tensor) for x in v) else float(sum(map(float, v)))
                 for k, v in self._sums.items()}
 
     def _source(self, data: Any, train: bool = True) -> BatchSource:
@@ -594,7 +597,8 @@ class Trainer:
         logged = None
         if s.step % c.log_every == 0 or s.step == self._total:
             logged = self._flush_window()
-            bar.set_postfix(loss=f"{logged['loss']:.4g}")
+            if not bar.disable:
+                bar.set_postfix(loss=f"{logged['loss']:.4g}")
         for h in self.hooks:
             h.on_step_end(self, logged)
         if self._valid is not None and c.eval_every and s.step % c.eval_every == 0:
