@@ -23,7 +23,9 @@ from dldiy_core import ArgumentParser, Report, run_main, write_results, write_wa
 def main(argv=None):
     p = ArgumentParser(prog="{name}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("demo").add_argument("--out", required=True)
+    demo = sub.add_parser("demo")
+    demo.add_argument("--out", required=True)
+    demo.add_argument("--force", action="store_true")
     sub.add_parser("bench").add_argument("--json", required=True)
     for command in {commands}:
         sub.add_parser(command)
