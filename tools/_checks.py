@@ -17,7 +17,8 @@ from pathlib import Path
 
 CORE = "dldiy_core"
 TEST_MODULES = {"dldiy_core.testing"}  # test helpers, for tests only
-COMMANDS = {"demo": "--out", "train": None, "eval": None, "bench": "--json"}
+COMMANDS = {"demo": ("--out", "--force"), "train": (), "eval": (), "bench": ("--json",)}
+"""Every package's commands and the options each must show (tools/demo passes --force)."""
 
 
 def core_all(core_init: Path) -> set[str]:
@@ -133,8 +134,9 @@ def command_problems(python: str, module: str, cwd: Path,
                 f"{', '.join(COMMANDS)}, or declares why not in [tool.dldiy] commands-exempt)"
                 for c in wanted if c not in offered]
     for cmd, (code, text) in zip(with_option, subs, strict=True):
-        if cmd in offered and (code or COMMANDS[cmd] not in text):
-            problems.append(f"python -m {module} {cmd}: no {COMMANDS[cmd]} option" +
+        missing = [o for o in COMMANDS[cmd] if code or o not in text]
+        if cmd in offered and missing:
+            problems.append(f"python -m {module} {cmd}: no {missing[0]} option" +
                             (f" (--help: exit {code})" if code else ""))
     problems += [f"[tool.dldiy] commands-exempt: '{c}' needs a reason" for c, why in
                  exempt.items() if not (isinstance(why, str) and why.strip())]
