@@ -25,31 +25,33 @@ def squared_hann(n: int) -> torch.Tensor:
     return torch.hann_window(n) ** 2
 
 
-class WindowedConv1d(nn.Conv1d):
-    """Conv1d whose kernel is multiplied by a squared Hann window (smooths the learned filters
-    of the wave-facing layer, as in the released SING)."""
+class _Windowed:
+    """A conv whose kernel is multiplied by a squared Hann window (smooths the learned filters
+    of the wave-facing layers, as in the released SING)."""
+
+    weight: torch.Tensor
 
     def __init__(self, *args, window: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self.register_buffer("window", squared_hann(self.kernel_size[0]) if window else None,
                              persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight if self.window is None else self.weight * self.window.to(self.weight)
-        return F.conv1d(x, w, self.bias, self.stride, self.padding)
+    def windowed(self) -> torch.Tensor:
+        return self.weight if self.window is None else self.weight * self.window.to(self.weight)
 
 
-class WindowedConvTranspose1d(nn.ConvTranspose1d):
-    """ConvTranspose1d with a squared-Hann-windowed kernel (see :class:`WindowedConv1d`)."""
-
-    def __init__(self, *args, window: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.register_buffer("window", squared_hann(self.kernel_size[0]) if window else None,
-                             persistent=False)
+class WindowedConv1d(_Windowed, nn.Conv1d):
+    """Conv1d with a squared-Hann-windowed kernel."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight if self.window is None else self.weight * self.window.to(self.weight)
-        return F.conv_transpose1d(x, w, self.bias, self.stride, self.padding)
+        return F.conv1d(x, self.windowed(), self.bias, self.stride, self.padding)
+
+
+class WindowedConvTranspose1d(_Windowed, nn.ConvTranspose1d):
+    """ConvTranspose1d with a squared-Hann-windowed kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose1d(x, self.windowed(), self.bias, self.stride, self.padding)
 
 
 class OverlapAddTranspose1d(nn.Module):
@@ -66,7 +68,7 @@ class OverlapAddTranspose1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
-        w = c.weight if c.window is None else c.weight * c.window.to(c.weight)
+        w = c.windowed()
         k, stride, pad = c.kernel_size[0], c.stride[0], c.padding[0]
         frames = torch.matmul(x.transpose(1, 2), w[:, 0, :].to(x.dtype))  # [B, T, K]
         length = (x.shape[-1] - 1) * stride + k
