@@ -87,24 +87,6 @@ def test_real_data_end_to_end(tmp_path, source, sets):
     assert recalls["lattice64"]["recall@100"] > 0.3
 
 
-def test_two_process_torchrun_training(tmp_path, vectors_file):
-    """DDP: both processes mine the same negatives (process 0's) and train in step."""
-    import subprocess
-    import sys
-
-    sets = ["--preset", "tiny", "--set", f"data.source={vectors_file}",
-            "--set", "data.n_base=1500", "--set", "data.n_train=1000", "--set", "data.n_query=100",
-            "--set", "train.epochs=2"]
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                          "--nproc_per_node", "2", "-m", "dldiy_catalyzer", "train",
-                          "--out", str(tmp_path / "ddp"), *sets],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = run_cli(main, ["eval", "--run", str(tmp_path / "ddp"),
-                            "--json", str(tmp_path / "r.json")])
-    assert result.code == 0, result.err
-
-
 def test_demo_and_bench_on_a_small_vector_file(tmp_path, vectors_file):
     """The whole demo/bench path, on 16-d vectors (no 24-d projection baseline is possible)."""
     import json

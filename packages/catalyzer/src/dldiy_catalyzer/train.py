@@ -31,7 +31,7 @@ from .config import CatalyzerConfig, check_training_size
 from .data import Splits, build_splits, exact_knn
 from .koleo import koleo_loss
 from .lattice import make_quantizer, straight_through
-from .models import Catalyzer, embed
+from .models import Catalyzer, embed, gather_rows
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,11 @@ class TripletBatches:
         y = embed(self.net, self.xt).numpy()
         base = self.quantize(y) if self.quantize is not None else y
         # rank r among the *other* points: column r of a search that also finds the point
-        negatives = exact_knn(y, base, self.cfg.loss.rank_negative + 1)[:, -1]
-        # under DDP, BatchNorm statistics differ between processes: all take process 0's
+        # (a copy: the column of the search's [n, k] result is a strided view, and a collective
+        # sends a tensor's storage, not its view)
+        negatives = np.ascontiguousarray(
+            exact_knn(y, base, self.cfg.loss.rank_negative + 1)[:, -1], dtype=np.int64)
+        # under DDP every process takes process 0's negatives (one mining for all)
         self.negatives = broadcast(torch.from_numpy(negatives)).numpy()
         self.epoch = epoch
 
@@ -101,7 +104,8 @@ def make_loss(cfg: CatalyzerConfig, quantize):
         if quantize is not None:
             p, n = straight_through(p, quantize), straight_through(n, quantize)
         triplet, offending = triplet_loss(a, p, n, cfg.loss.margin)
-        koleo = koleo_loss(a)
+        # KoLeo over the whole batch when it is split over processes (same loss as one process)
+        koleo = koleo_loss(gather_rows(a))
         loss = triplet + cfg.loss.lambda_koleo * koleo
         return loss, {"triplet": triplet.detach(), "koleo": koleo.detach(),
                       "offending": offending}
