@@ -8,7 +8,7 @@ import torch
 from dldiy_core import resolve
 from dldiy_doom_agent.config import PRESETS, DoomConfig
 from dldiy_doom_agent.loss import ArnoldLoss
-from dldiy_doom_agent.models import DRQN, Arnold
+from dldiy_doom_agent.models import DRQN, Arnold, lstm_steps
 from dldiy_doom_agent.replay import SequenceReplay
 
 
@@ -69,6 +69,21 @@ def test_drqn_shapes_and_resets():
     torch.testing.assert_close(q_reset[:, :3], q[:, :3])
     assert DRQN(1, 48, 84, 3, hidden=16, game_features=False)(
         screen[:, :2, :1, :48, :84], variables[:, :2])[1] is None
+
+
+def test_lstm_steps_equal_torch_lstm_with_gradients():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(20, 16, batch_first=True)
+    x = torch.randn(3, 5, 20, requires_grad=True)
+    state = (torch.randn(1, 3, 16), torch.randn(1, 3, 16))
+    ref, (h, c) = lstm(x, state)
+    out, (h2, c2) = lstm_steps(lstm, x, None, state)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close((h2, c2), (h, c))
+    g_ref = torch.autograd.grad(ref.square().sum(), [x, lstm.weight_hh_l0])
+    g = torch.autograd.grad(lstm_steps(lstm, x, None, state)[0].square().sum(),
+                            [x, lstm.weight_hh_l0])
+    torch.testing.assert_close(g, g_ref)
 
 
 def _batch(b=6, t=5, n_actions=3):
