@@ -33,6 +33,10 @@ def test_train_eval_index_search(run, tmp_path, vectors_file):
     assert result.code == 0, result.err
     ids = read_vecs(tmp_path / "ids.ivecs")
     assert ids.shape == (5, 3) and (ids < 3000).all()
+    result = run_cli(main, ["index", "search", "--index", str(idx), "--queries", str(q),
+                            "--k", "3", "--mmap", "--out", str(tmp_path / "mapped.ivecs")])
+    assert result.code == 0, result.err
+    assert np.array_equal(read_vecs(tmp_path / "mapped.ivecs"), ids)
 
 
 def test_bad_input_is_one_line(run, tmp_path, vectors_file):

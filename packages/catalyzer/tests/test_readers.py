@@ -71,10 +71,11 @@ def test_index_reader_reads_or_refuses(index_file, tmp_path):
     def check(blob):
         path = tmp_path / "i.safetensors"
         path.write_bytes(blob)
-        index = reads_or_refuses(CatalyzerIndex.load, path)
-        if index is not None:  # junk after the end, say: the same index
-            assert np.array_equal(index.codes, good.codes)
-            assert np.array_equal(index.vectors, good.vectors)
+        for mmap in (False, True):
+            index = reads_or_refuses(lambda p, m=mmap: CatalyzerIndex.load(p, mmap=m), path)
+            if index is not None:  # junk after the end, say: the same index
+                assert np.array_equal(index.codes, good.codes)
+                assert np.array_equal(index.vectors, good.vectors)
     check()
 
 

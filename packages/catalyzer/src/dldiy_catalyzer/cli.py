@@ -166,7 +166,8 @@ def cmd_index_build(args) -> int:
     for i in range(0, len(x), CHUNK):
         index.add(x[i:i + CHUNK], what=str(vectors), offset=i)
     index.save(out)
-    print(f"{out}: {index.ntotal} vectors, {index.codec.bits}-bit codes")
+    print(f"{out}: {index.ntotal} vectors, {index.codec.bits}-bit codes (r2={index.codec.r2}), "
+          f"{index.bytes_per_vector} bytes per vector searchable")
     return 0
 
 
@@ -185,7 +186,7 @@ def cmd_index_search(args) -> int:
         raise UserError(f"--rerank {args.rerank}: must be >= 0 (0: no re-ranking)")
     index_path = check_input(args.index, "index")
     queries = check_input(args.queries, "queries")
-    index = CatalyzerIndex.load(index_path)
+    index = CatalyzerIndex.load(index_path, mmap=args.mmap)
     # the files the index was built from are inputs too: ids never replace the dataset
     built_from = [Path(p) for p in index.sources.values()]
     out = out_file(args.out, [index_path, queries, *built_from], args.force, ".ivecs",
@@ -252,6 +253,8 @@ def commands() -> Commands:
     c.add_argument("--queries", required=True)
     c.add_argument("--k", type=int, default=10)
     c.add_argument("--rerank", type=int, default=0, help="re-rank this many candidates exactly")
+    c.add_argument("--mmap", action="store_true",
+                   help="memory-map the index's points and raw vectors instead of reading them")
     add_output_args(c, required=False, help=".ivecs file for the ids (default: print)")
     c = cli.add("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
     add_output_args(c, flag="--json", required=False, help="write the figures here")

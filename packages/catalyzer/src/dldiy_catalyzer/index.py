@@ -1,21 +1,26 @@
 """``CatalyzerIndex``: a trained catalyzer + Zn lattice codes as a faiss-like index.
 
-Stored per vector: one 64-bit code (8 bytes for r2=79; codes are uint64 whatever r2). For
-search the codes are decoded once into a dense ``[n, 24]`` float32 matrix (96 bytes per
-vector in RAM while the index is searchable) and searched exactly with faiss, in shards
-(``faiss.IndexShards``, one thread per shard) for large sets. ``keep_vectors`` also stores the
-raw vectors (4·d bytes each) to re-rank the best candidates exactly.
+Held per vector, searchable: the lattice point's integer coordinates as int8 (``d_out`` bytes:
+24 B for d_out = 24, r2 = 79, the 64-bit code), nothing else. A search decodes the int8 rows
+block by block (``BLOCK`` rows at a time, a few MB whatever ``n``) to the float32 unit vectors
+``p / sqrt(r2)`` and ranks them with faiss's exact L2 kernel (GEMM per query batch), so its
+rankings are those of a flat search over the whole decoded ``[n, d_out]`` float32 matrix
+(96 B/vector) bit for bit, in a quarter of the memory. The file can be loaded memory-mapped
+(``load(path, mmap=True)``): the coordinates stay in the page cache, not in the process.
+``keep_vectors`` also stores the raw vectors (4·d bytes each) to re-rank the best candidates.
 
-A saved index carries a SHA-256 of its tensors (network weights, codes, raw vectors) and of its
-settings, verified on load (besides the checksum of the core's checkpoint file): a flipped bit
-or an edited field is refused with one line instead of searched. It also records the files it
-was built from, so a later ``index search --out`` can never replace them.
+A saved index carries a SHA-256 of its tensors (network weights, lattice points, raw vectors)
+and of its settings, verified on load (besides the checksum of the core's checkpoint file): a
+flipped bit or an edited field is refused with one line instead of searched, and every row must
+be a point of the index's Zn sphere. It also records the files it was built from, so a later
+``index search --out`` can never replace them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,26 +38,38 @@ from dldiy_core import (
 )
 
 from .lattice import ZnCodec, sphere_problem
+from .mapped import read_mapped, torch_dtype_name, update_hash
 from .models import Catalyzer, embed
 from .vecs import MAX_DIM, check_finite
 
-FORMAT = "dldiy-catalyzer-index/2"
+FORMAT = "dldiy-catalyzer-index/3"
+"""int8 lattice coordinates ``points [n, d_out]``."""
+CODES_FORMAT = "dldiy-catalyzer-index/2"
+"""uint64 codes ``[n]``: still read (decoded to coordinates once, not memory-mapped)."""
 OLD_FORMATS = ("dldiy-catalyzer-index/1",)
 """Written before indexes carried their own checksum: refused (build the index again)."""
+BLOCK = 64 * 1024
+"""Database rows decoded per step of a search (a multiple of faiss's 1024-row GEMM block, so
+every distance is computed exactly as by one flat search over all rows)."""
+RERANK_ELEMENTS = 1 << 22
+"""Floats of raw vectors gathered at a time when re-ranking (``[queries, R, d]`` chunks)."""
 
 
-def tensors_sha256(args: dict, model: dict[str, torch.Tensor], codes: torch.Tensor,
-                   vectors: torch.Tensor | None, sources: dict) -> str:
-    """SHA-256 over the index settings, sources, and every tensor's name, dtype, shape, bytes."""
+Tensor = torch.Tensor | np.ndarray
+
+
+def tensors_sha256(args: dict, model: dict[str, torch.Tensor], data: dict[str, Tensor | None],
+                   sources: dict) -> str:
+    """SHA-256 over the index settings, sources, and every tensor's name, dtype, shape, bytes
+    (``data``: ``{"points": ..., "vectors": ...}``, torch tensors or numpy arrays/memmaps)."""
     h = hashlib.sha256(json.dumps({"args": args, "sources": sources}, sort_keys=True).encode())
-    named = {**{f"model/{k}": v for k, v in model.items()}, "codes": codes}
-    if vectors is not None:
-        named["vectors"] = vectors
+    named = {**{f"model/{k}": v for k, v in model.items()},
+             **{k: v for k, v in data.items() if v is not None}}
     for name in sorted(named):
-        t = named[name].detach().cpu().contiguous()
-        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+        t = named[name]
+        a = t.detach().cpu().contiguous().numpy() if isinstance(t, torch.Tensor) else t
+        h.update(f"\0{name}\0{torch_dtype_name(a)}\0{tuple(a.shape)}\0".encode())
+        update_hash(h, a)
     return h.hexdigest()
 
 
@@ -86,13 +103,42 @@ class CatalyzerIndex:
         self.shards, self.keep_vectors = shards, keep_vectors
         self.sources: dict[str, str] = {}
         """Files the index was built from (``{"vectors": path, ...}``), kept in the file."""
-        self.codes = np.empty(0, dtype=np.uint64)
-        self.vectors = np.empty((0, net.d_in), dtype=np.float32) if keep_vectors else None
-        self._searcher: faiss.Index | None = None
+        self._points: list[np.ndarray] = []
+        self._vectors: list[np.ndarray] = []
+
+    @staticmethod
+    def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+        """The added chunks as one array, joined once after a run of ``add`` calls (adding is
+        linear in the vectors added, not quadratic)."""
+        if len(parts) > 1:
+            parts[:] = [np.concatenate(parts)]
+        return parts[0] if parts else empty
+
+    @property
+    def points(self) -> np.ndarray:
+        """``[n, d_out]`` int8 lattice coordinates (``||p||^2 = r2``), possibly a memmap."""
+        return self._joined(self._points, np.empty((0, self.codec.d), dtype=np.int8))
+
+    @property
+    def vectors(self) -> np.ndarray | None:
+        """``[n, d_in]`` float32 raw vectors (``keep_vectors``), else None."""
+        if not self.keep_vectors:
+            return None
+        return self._joined(self._vectors, np.empty((0, self.net.d_in), dtype=np.float32))
+
+    @property
+    def codes(self) -> np.ndarray:
+        """``[n]`` uint64 Zn sphere codes of the points (computed; 8 bytes each)."""
+        return self.codec.codes(self.points)
 
     @property
     def ntotal(self) -> int:
-        return len(self.codes)
+        return sum(len(p) for p in self._points)
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Bytes held per vector while searchable: the int8 coordinates (+ raw vectors)."""
+        return self.codec.d + (4 * self.net.d_in if self.keep_vectors else 0)
 
     def _check(self, x: np.ndarray, what: str, offset: int = 0) -> np.ndarray:
         x = np.asarray(x)
@@ -106,32 +152,43 @@ class CatalyzerIndex:
         """Encode and append ``x: [n, d_in]`` (``offset``: row number of ``x[0]`` in ``what``,
         for error messages)."""
         x = self._check(x, what, offset)
-        self.codes = np.concatenate([self.codes, self.codec.encode(embed(self.net, x).numpy())])
-        if self.vectors is not None:
-            self.vectors = np.concatenate([self.vectors, x])
-        self._searcher = None
+        self._points.append(self.codec.points(self.codec.encode(embed(self.net, x).numpy())))
+        if self.keep_vectors:
+            self._vectors.append(x)
 
-    def searcher(self) -> faiss.Index:
-        """The decoded codes in faiss flat indexes (built once, sharded)."""
-        if self._searcher is None:
-            decoded = self.codec.decode(self.codes)
-            parts = np.array_split(np.arange(self.ntotal), self.shards)
-            if self.shards == 1:
-                self._searcher = faiss.IndexFlatL2(self.codec.d)
-                self._searcher.add(decoded)
-            else:
-                self._searcher = faiss.IndexShards(self.codec.d, True, True)
-                self._subs = []
-                for part in parts:
-                    sub = faiss.IndexFlatL2(self.codec.d)
-                    sub.add(decoded[part])
-                    self._subs.append(sub)
-                    self._searcher.add_shard(sub)
-        return self._searcher
+    def _scan(self, yq: np.ndarray, k: int, start: int, stop: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` of ``yq: [nq, d_out]`` among rows ``start:stop``, block by block."""
+        heap = faiss.ResultHeap(len(yq), k)
+        points = self.points
+        for j0 in range(start, stop, BLOCK):
+            j1 = min(j0 + BLOCK, stop)
+            dist, ids = faiss.knn(yq, self.codec.unit(points[j0:j1]), min(k, j1 - j0))
+            heap.add_result(dist, ids + j0)
+        heap.finalize()
+        return heap.D, heap.I
+
+    def _search_points(self, yq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``yq: [nq, d_out]`` -> top-``k`` ``(distances, ids)`` over every point, the rows
+        split in ``shards`` parts searched in parallel threads (faiss releases the GIL)."""
+        yq = np.ascontiguousarray(yq, dtype=np.float32)
+        n = self.ntotal
+        step = -(-n // self.shards // 1024) * 1024 or 1024  # boundaries on 1024-row blocks
+        ranges = [(j, min(j + step, n)) for j in range(0, n, step)]
+        if len(ranges) == 1:
+            return self._scan(yq, k, 0, n)
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            parts = list(pool.map(lambda r: self._scan(yq, k, *r), ranges))
+        heap = faiss.ResultHeap(len(yq), k)
+        for dist, ids in parts:
+            heap.add_result(dist, ids)
+        heap.finalize()
+        return heap.D, heap.I
 
     def search(self, q: np.ndarray, k: int, rerank: int = 0, what: str = "queries"
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``q: [nq, d_in]`` -> ``(distances [nq, k], ids [nq, k])``, nearest first.
+        """``q: [nq, d_in]`` -> ``(distances [nq, k], ids [nq, k])``, nearest first (ties by
+        id), the rankings of a flat L2 search over the decoded unit vectors.
 
         ``rerank > k``: take that many lattice candidates and re-rank them by exact distance to
         the stored raw vectors (needs ``keep_vectors``).
@@ -140,63 +197,81 @@ class CatalyzerIndex:
             raise UserError(f"k={k}: must be between 1 and the {self.ntotal} indexed vectors")
         if rerank < 0:
             raise UserError(f"rerank={rerank}: must be >= 0 (0: no re-ranking)")
-        if rerank and self.vectors is None:
+        if rerank and not self.keep_vectors:
             raise UserError(f"rerank={rerank}: re-ranking needs an index built with "
                             "keep_vectors")
         q = self._check(q, what)
         shortlist = min(max(k, rerank), self.ntotal)
-        dist, ids = self.searcher().search(embed(self.net, q).numpy(), shortlist)
+        dist, ids = self._search_points(embed(self.net, q).numpy(), shortlist)
         if not rerank:
             return dist[:, :k], ids[:, :k]
-        exact = ((self.vectors[ids] - q[:, None, :]) ** 2).sum(-1)
-        order = np.argsort(exact, axis=1)[:, :k]
-        return np.take_along_axis(exact, order, 1), np.take_along_axis(ids, order, 1)
+        return self._rerank(q, ids, k)
+
+    def _rerank(self, q: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact squared distances of the ``[nq, R]`` candidates, best ``k`` kept; the raw
+        vectors are gathered for a bounded number of queries at a time."""
+        vectors, (nq, r) = self.vectors, ids.shape
+        out_d, out_i = np.empty((nq, k), np.float32), np.empty((nq, k), np.int64)
+        chunk = max(1, RERANK_ELEMENTS // (r * q.shape[1]))
+        for i in range(0, nq, chunk):
+            cand = ids[i:i + chunk]
+            exact = ((vectors[cand] - q[i:i + chunk, None, :]) ** 2).sum(-1)
+            order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+            out_d[i:i + chunk] = np.take_along_axis(exact, order, 1)
+            out_i[i:i + chunk] = np.take_along_axis(cand, order, 1)
+        return out_d, out_i
 
     def save(self, path: str | Path) -> Path:
         """Write the index (atomically) with the checksum of its tensors."""
         args = vars(IndexArgs(self.net.d_in, self.net.d_out, self.net[0].out_features,
                               self.codec.r2, self.shards))
         model = self.net.state_dict()
-        codes = torch.from_numpy(self.codes.view(np.int64))
-        vectors = None if self.vectors is None else torch.from_numpy(
+        points = torch.from_numpy(np.ascontiguousarray(self.points))
+        vectors = None if not self.keep_vectors else torch.from_numpy(
             np.ascontiguousarray(self.vectors, dtype=np.float32))
         sources = dict(self.sources)
-        state = {"format": FORMAT, "args": args, "model": model, "codes": codes,
-                 "vectors": vectors, "sources": sources,
-                 "sha256": tensors_sha256(args, model, codes, vectors, sources)}
+        data = {"points": points, "vectors": vectors}
+        state = {"format": FORMAT, "args": args, "model": model, **data, "sources": sources,
+                 "sha256": tensors_sha256(args, model, data, sources)}
         return save_checkpoint(path, state)
 
     @classmethod
-    def load(cls, path: str | Path) -> CatalyzerIndex:
+    def load(cls, path: str | Path, mmap: bool = False) -> CatalyzerIndex:
         """Read an index written by :meth:`save`; anything damaged, edited or of another
-        program is one :class:`~dldiy_core.CheckpointError` line naming ``path``."""
-        state = load_checkpoint(path)
+        program is one :class:`~dldiy_core.CheckpointError` line naming ``path``.
+
+        ``mmap``: the lattice points and raw vectors stay in the file, memory-mapped read-only
+        (the network is small and read into memory); both checksums are still verified.
+        """
+        state = read_mapped(path, ("points", "vectors")) if mmap else load_checkpoint(path)
         fmt = state.get("format") if isinstance(state, dict) else None
         if fmt in OLD_FORMATS:
             raise CheckpointError(f"{path}: an index of an older version (format {fmt!r}, "
                                   "without a checksum); build it again with 'index build'")
-        if fmt != FORMAT:
+        if fmt not in (FORMAT, CODES_FORMAT):
             what = "a training checkpoint" if isinstance(state, dict) and "trainer" in state \
                 else "saved by another program or version"
             raise CheckpointError(f"{path}: not a catalyzer index ({what}: format {fmt!r}, "
-                                  f"expected {FORMAT!r}); build one with 'index build'")
+                                  f"expected {FORMAT!r})")
         try:
-            return cls._from_state(state, path)
+            return cls._from_state(state, path, fmt)
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
             detail = " ".join(str(e).split())[:160]
             raise CheckpointError(f"{path}: damaged index ({type(e).__name__}: {detail})"
                                   ) from None
 
     @classmethod
-    def _from_state(cls, state: dict[str, Any], path: str | Path) -> CatalyzerIndex:
-        args, model, codes, vectors = (state[k] for k in ("args", "model", "codes", "vectors"))
+    def _from_state(cls, state: dict[str, Any], path: str | Path, fmt: str) -> CatalyzerIndex:
+        key = "points" if fmt == FORMAT else "codes"
+        args, model, data, vectors = (state[k] for k in ("args", "model", key, "vectors"))
         sources = state["sources"]
+        is_array = lambda t: isinstance(t, (torch.Tensor, np.ndarray))  # noqa: E731
         if not (isinstance(args, dict) and isinstance(model, dict) and isinstance(sources, dict)
-                and isinstance(codes, torch.Tensor)
-                and (vectors is None or isinstance(vectors, torch.Tensor))
+                and is_array(data) and (vectors is None or is_array(vectors))
                 and all(isinstance(t, torch.Tensor) for t in model.values())):
             raise CheckpointError(f"{path}: damaged index (unexpected structure)")
-        if state.get("sha256") != tensors_sha256(args, model, codes, vectors, sources):
+        if state.get("sha256") != tensors_sha256(args, model, {key: data, "vectors": vectors},
+                                                 sources):
             raise CheckpointError(f"{path}: index checksum mismatch (the file was changed or "
                                   "damaged after it was written)")
         try:
@@ -206,33 +281,60 @@ class CatalyzerIndex:
         why = a.problem()
         if why:
             raise CheckpointError(f"{path}: bad index settings ({why})")
-        n = len(codes)
-        if codes.dtype != torch.int64 or codes.ndim != 1:
-            raise CheckpointError(f"{path}: damaged index (codes {codes.dtype} of shape "
-                                  f"{tuple(codes.shape)}, expected int64 [n])")
-        if vectors is not None and (vectors.dtype != torch.float32
+        as_np = lambda t: t.numpy() if isinstance(t, torch.Tensor) else t  # noqa: E731
+        data, vectors = as_np(data), None if vectors is None else as_np(vectors)
+        n = len(data)
+        if fmt == FORMAT and (data.dtype != np.int8 or data.shape != (n, a.d_out)):
+            raise CheckpointError(f"{path}: damaged index (points {data.dtype} of shape "
+                                  f"{tuple(data.shape)}, expected int8 [n, {a.d_out}])")
+        if fmt == CODES_FORMAT and (data.dtype != np.int64 or data.ndim != 1):
+            raise CheckpointError(f"{path}: damaged index (codes {data.dtype} of shape "
+                                  f"{tuple(data.shape)}, expected int64 [n])")
+        if vectors is not None and (vectors.dtype != np.float32
                                     or tuple(vectors.shape) != (n, a.d_in)):
             raise CheckpointError(f"{path}: damaged index (raw vectors of shape "
                                   f"{tuple(vectors.shape)}, expected [{n}, {a.d_in}])")
         shapes = {"0.weight": (a.hidden, a.d_in), "3.weight": (a.hidden, a.hidden),
                   "6.weight": (a.d_out, a.hidden)}
-        for key, shape in shapes.items():  # before allocating a network of that size
-            if key not in model or tuple(model[key].shape) != shape:
-                got = tuple(model[key].shape) if key in model else "missing"
-                raise CheckpointError(f"{path}: damaged index (weights {key} {got} do not fit "
-                                      f"the settings, expected {shape})")
+        for name, shape in shapes.items():  # before allocating a network of that size
+            if name not in model or tuple(model[name].shape) != shape:
+                got = tuple(model[name].shape) if name in model else "missing"
+                raise CheckpointError(f"{path}: damaged index (weights {name} {got} do not "
+                                      f"fit the settings, expected {shape})")
+        if not all(torch.isfinite(t).all() for t in model.values() if t.is_floating_point()):
+            raise CheckpointError(f"{path}: damaged index (NaN or inf network weights)")
         net = Catalyzer(a.d_in, a.d_out, a.hidden)
         load_module_state(net, model, path)
         index = cls(net, a.r2, a.shards, keep_vectors=vectors is not None)
-        index.codes = codes.numpy().view(np.uint64).copy()
-        if n and index.codes.max() >= index.codec.codec.nv:
-            raise CheckpointError(f"{path}: damaged index (a code past the "
-                                  f"{index.codec.codec.nv} points of the Zn sphere)")
+        if fmt == CODES_FORMAT:
+            codes = data.view(np.uint64)
+            if n and codes.max() >= index.codec.codec.nv:
+                raise CheckpointError(f"{path}: damaged index (a code past the "
+                                      f"{index.codec.codec.nv} points of the Zn sphere)")
+            data = index.codec.points(codes)
+        bad = off_sphere(data, a.r2)
+        if bad is not None:
+            raise CheckpointError(f"{path}: damaged index (row {bad} is not a point of the Zn "
+                                  f"sphere r2={a.r2}: a code out of range)")
+        index._points = [data] if n else []
         if vectors is not None:
-            index.vectors = vectors.numpy()
-            if not np.isfinite(index.vectors).all():
-                raise CheckpointError(f"{path}: damaged index (NaN or inf raw vectors)")
-        if not all(torch.isfinite(t).all() for t in model.values() if t.is_floating_point()):
-            raise CheckpointError(f"{path}: damaged index (NaN or inf network weights)")
+            for i in range(0, n, BLOCK):
+                finite = np.isfinite(vectors[i:i + BLOCK]).all(1)
+                if not finite.all():
+                    raise CheckpointError(f"{path}: damaged index (NaN or inf raw vector, row "
+                                          f"{i + int(np.argmin(finite))})")
+            index._vectors = [vectors] if n else []
         index.sources = {str(k): str(v) for k, v in sources.items()}
         return index
+
+
+def off_sphere(points: np.ndarray, r2: int) -> int | None:
+    """The first row of ``points: [n, d]`` whose squared norm is not ``r2`` (None: all are
+    points of the sphere), checked block by block (a memmap is not read into memory)."""
+    for i in range(0, len(points), BLOCK):
+        norms = (points[i:i + BLOCK].astype(np.int32) ** 2).sum(1)
+        wrong = np.flatnonzero(norms != r2)
+        if len(wrong):
+            return i + int(wrong[0])
+    return None
+

@@ -16,6 +16,8 @@ from dldiy_core import UserError
 
 BITS_TO_R2 = {16: 3, 32: 10, 64: 79}
 """Bit budgets of the paper for d = 24 (r2 = 3 needs only 14 of its 16 bits)."""
+MAX_COORD = 127
+"""Lattice coordinates are held as int8 by the index (|p_i| <= sqrt(r2) <= 127)."""
 
 
 def sphere_points(d: int, r2: int) -> int:
@@ -31,6 +33,9 @@ def sphere_problem(d: int, r2: int) -> str | None:
     """Why the Zn sphere ``(d, r2)`` cannot give 64-bit codes (None: it can)."""
     if d < 1 or r2 < 1:
         return f"Zn sphere d={d} r2={r2}: needs d >= 1 and r2 >= 1"
+    if r2 > MAX_COORD ** 2:
+        return (f"Zn sphere d={d} r2={r2}: coordinates up to {math.isqrt(r2)} do not fit int8 "
+                f"(r2 <= {MAX_COORD ** 2})")
     points = sphere_points(d, r2)
     if points == 0:
         return f"Zn sphere d={d} r2={r2}: no integer point has squared norm {r2} in {d} dims"
@@ -61,10 +66,22 @@ class ZnCodec:
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """``[n]`` uint64 -> ``[n, d]`` float32 unit vectors."""
+        return self.unit(self.points(codes))
+
+    def points(self, codes: np.ndarray) -> np.ndarray:
+        """``[n]`` uint64 -> ``[n, d]`` int8 integer coordinates ``p`` (``||p||^2 = r2``)."""
         codes = np.ascontiguousarray(codes, dtype=np.uint64)
         out = np.empty((len(codes), self.d), dtype=np.float32)
         self.codec.decode_multi(len(codes), faiss.swig_ptr(codes), faiss.swig_ptr(out))
-        return out / np.float32(math.sqrt(self.r2))
+        return np.rint(out).astype(np.int8)
+
+    def unit(self, points: np.ndarray) -> np.ndarray:
+        """``[n, d]`` integer coordinates -> float32 unit vectors ``p / sqrt(r2)``."""
+        return np.asarray(points, dtype=np.float32) / np.float32(math.sqrt(self.r2))
+
+    def codes(self, points: np.ndarray) -> np.ndarray:
+        """``[n, d]`` integer coordinates (points of this sphere) -> ``[n]`` uint64 codes."""
+        return self.encode(self.unit(points))
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Nearest normalised lattice point of each row."""

@@ -1,0 +1,132 @@
+"""The compact index: int8 lattice points (24 B/vector at 64 bits), the rankings of a flat
+search over the decoded float32 codes, memory-mapped loading."""
+
+import faiss
+import numpy as np
+import pytest
+import torch
+
+from dldiy_catalyzer import index as index_module
+from dldiy_catalyzer.index import CatalyzerIndex
+from dldiy_catalyzer.models import Catalyzer, embed
+from dldiy_core import CheckpointError, load_checkpoint, save_checkpoint
+from dldiy_core.testing import clustered_points
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return Catalyzer(16, 24, 32).eval()
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, _ = clustered_points(5200, 16, k=30, spread=0.3, seed=3)
+    return x[:5000], x[5000:]
+
+
+def decoded_flat_search(index: CatalyzerIndex, q: np.ndarray, k: int):
+    """The search before: every code decoded once into float32 [n, 24], faiss IndexFlatL2."""
+    flat = faiss.IndexFlatL2(index.codec.d)
+    flat.add(index.codec.decode(index.codes))
+    return flat.search(embed(index.net, q).numpy(), k)
+
+
+@pytest.mark.parametrize("r2", [79, 10])
+def test_rankings_equal_the_decoded_flat_search(net, data, monkeypatch, r2):
+    monkeypatch.setattr(index_module, "BLOCK", 2048)  # several blocks on 5,000 vectors
+    xb, xq = data
+    index = CatalyzerIndex(net, r2=r2)
+    for i in range(0, len(xb), 1700):
+        index.add(xb[i:i + 1700])
+    if r2 == 10:  # 32-bit codes on clustered data: many vectors share a point (ties)
+        assert len(np.unique(index.codes)) < 0.9 * len(xb)
+    for k in (1, 10, 100):
+        for nq in (7, len(xq)):  # faiss's exact path below 20 queries, GEMM above
+            want_d, want_i = decoded_flat_search(index, xq[:nq], k)
+            for shards in (1, 3):
+                index.shards = shards
+                got_d, got_i = index.search(xq[:nq], k)
+                assert np.array_equal(got_i, want_i), (k, nq, shards)
+                assert np.array_equal(got_d, want_d), (k, nq, shards)
+
+
+def test_memory_is_24_bytes_a_vector_at_64_bits(net, data):
+    xb, _ = data
+    index = CatalyzerIndex(net, r2=79)
+    index.add(xb)
+    assert index.codec.bits == 64 and index.bytes_per_vector == 24
+    assert index.points.dtype == np.int8 and index.points.nbytes == 24 * len(xb)
+    held = [v for v in vars(index).values() if isinstance(v, np.ndarray)]
+    assert held == []  # no decoded matrix or second copy kept beside the points
+    assert CatalyzerIndex(net, r2=79, keep_vectors=True).bytes_per_vector == 24 + 4 * 16
+    # the points are the lattice points of the codes
+    pts = index.points.astype(np.int64)
+    assert ((pts ** 2).sum(1) == 79).all()
+    assert np.array_equal(index.codec.codes(index.points), index.codes)
+
+
+def test_memory_mapped_load_searches_the_same(net, data, tmp_path):
+    xb, xq = data
+    index = CatalyzerIndex(net, r2=79, keep_vectors=True)
+    index.add(xb)
+    path = index.save(tmp_path / "i.safetensors")
+    mapped = CatalyzerIndex.load(path, mmap=True)
+    assert isinstance(mapped.points, np.memmap) and isinstance(mapped.vectors, np.memmap)
+    assert not mapped.points.flags.writeable
+    for rerank in (0, 50):
+        want = index.search(xq, 10, rerank=rerank)
+        got = mapped.search(xq, 10, rerank=rerank)
+        assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
+    mapped.add(xq[:5])  # adding to a mapped index copies into memory, the file is untouched
+    assert mapped.ntotal == len(xb) + 5
+    assert np.array_equal(CatalyzerIndex.load(path).points, index.points)
+
+
+def test_damage_is_refused_in_both_loaders(net, data, tmp_path):
+    xb, _ = data
+    index = CatalyzerIndex(net, r2=79)
+    index.add(xb[:3000])
+    path = index.save(tmp_path / "i.safetensors")
+    blob = bytearray(path.read_bytes())
+    blob[-100] ^= 1  # inside the points
+    (tmp_path / "flipped.safetensors").write_bytes(bytes(blob))
+    (tmp_path / "cut.safetensors").write_bytes(bytes(blob[:len(blob) // 2]))
+    state = load_checkpoint(path)
+    state["points"][7, :2] = torch.tensor([9, 0], dtype=torch.int8)  # off the sphere
+    state["sha256"] = index_module.tensors_sha256(
+        state["args"], state["model"], {"points": state["points"], "vectors": None},
+        state["sources"])
+    save_checkpoint(tmp_path / "off.safetensors", state)
+    for mmap in (False, True):
+        for name, match in [("flipped", "checksum"), ("cut", "not a readable checkpoint"),
+                            ("off", "row 7 is not a point of the Zn sphere r2=79")]:
+            with pytest.raises(CheckpointError, match=match):
+                CatalyzerIndex.load(tmp_path / f"{name}.safetensors", mmap=mmap)
+
+
+def test_an_index_of_64_bit_codes_still_loads(net, data, tmp_path):
+    """Format 2 (uint64 codes) is read and decoded to points; a code past the sphere is
+    refused."""
+    xb, xq = data
+    index = CatalyzerIndex(net, r2=79)
+    index.add(xb[:500])
+    args = {"d_in": 16, "d_out": 24, "hidden": 32, "r2": 79, "shards": 1}
+    model, sources = net.state_dict(), {}
+
+    def write(codes, name):
+        codes = torch.from_numpy(codes.view(np.int64))
+        save_checkpoint(tmp_path / name, {
+            "format": "dldiy-catalyzer-index/2", "args": args, "model": model, "codes": codes,
+            "vectors": None, "sources": sources,
+            "sha256": index_module.tensors_sha256(args, model, {"codes": codes, "vectors": None},
+                                                  sources)})
+        return tmp_path / name
+
+    old = CatalyzerIndex.load(write(index.codes, "v2.safetensors"))
+    assert np.array_equal(old.points, index.points)
+    assert np.array_equal(old.search(xq, 10)[1], index.search(xq, 10)[1])
+    bad = index.codes.copy()
+    bad[3] = np.uint64(2**64 - 1)
+    with pytest.raises(CheckpointError, match="a code past the"):
+        CatalyzerIndex.load(write(bad, "v2bad.safetensors"))
