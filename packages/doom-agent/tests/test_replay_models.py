@@ -7,7 +7,7 @@ import torch
 
 from dldiy_core import resolve
 from dldiy_doom_agent.config import PRESETS, DoomConfig
-from dldiy_doom_agent.loss import ArnoldLoss
+from dldiy_doom_agent.loss import ArnoldLoss, n_step_targets
 from dldiy_doom_agent.models import DRQN, Arnold, lstm_steps
 from dldiy_doom_agent.replay import SequenceReplay
 
@@ -84,6 +84,21 @@ def test_lstm_steps_equal_torch_lstm_with_gradients():
     g = torch.autograd.grad(lstm_steps(lstm, x, None, state)[0].square().sum(),
                             [x, lstm.weight_hh_l0])
     torch.testing.assert_close(g, g_ref)
+
+
+def test_n_step_targets_by_hand():
+    r = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    v = torch.tensor([[10.0, 20.0, 30.0, 40.0]])
+    d = torch.zeros(1, 4)
+    g = 0.5
+    torch.testing.assert_close(n_step_targets(r, d, v, g, 1, 0), r + g * v)
+    # n = 2 from step 1: r1 + g r2 + g^2 v(s3); the last step has one reward left
+    torch.testing.assert_close(n_step_targets(r, d, v, g, 2, 1),
+                               torch.tensor([[2 + g * 3 + g * g * 30, 3 + g * 4 + g * g * 40,
+                                              4 + g * 40]]))
+    d[0, 1] = 1.0  # the episode ends at step 1: nothing after it counts
+    torch.testing.assert_close(n_step_targets(r, d, v, g, 3, 0)[0, :2],
+                               torch.tensor([1 + g * 2, 2.0]))
 
 
 def _batch(b=6, t=5, n_actions=3):

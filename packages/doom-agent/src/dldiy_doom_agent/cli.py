@@ -41,9 +41,14 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _checkpoint(run: str) -> Path:
+def _checkpoint(run: str, which: str = "best") -> Path:
+    """A run folder's best checkpoint (chosen on the validation episodes during training)
+    when it has one and ``which`` is best, else its last; a file is taken as it is."""
     path = Path(run)
-    return path / "checkpoint.safetensors" if path.is_dir() else path
+    if not path.is_dir():
+        return path
+    best = path / "best.safetensors"
+    return best if which == "best" and best.exists() else path / "checkpoint.safetensors"
 
 
 def _training_figures(run: Path) -> dict[str, float]:
@@ -66,7 +71,7 @@ def cmd_eval(args) -> int:
     from .evaluate import play, write_gif
     from .train import load_agent
 
-    ckpt = _checkpoint(args.run)
+    ckpt = _checkpoint(args.run, args.checkpoint)
     _new_file(args.json, ckpt)
     _new_file(args.gif, ckpt)
     if args.episodes < 1:
@@ -90,7 +95,7 @@ def cmd_record(args) -> int:
     from .evaluate import play, write_gif
     from .train import load_agent
 
-    ckpt = _checkpoint(args.run)
+    ckpt = _checkpoint(args.run, args.checkpoint)
     _new_file(args.out, ckpt)
     if Path(args.out).suffix.lower() != ".gif":
         raise UserError(f"{args.out}: recordings are GIF files (name it .gif)")
@@ -146,6 +151,8 @@ def commands() -> Commands:
     c.add_argument("--force", action="store_true", help="replace the run in --out")
     c = cli.add("eval", cmd_eval, "evaluation episodes of a trained run", config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
+    c.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="of a run folder: best validation (if any) or last (default: best)")
     c.add_argument("--scenario", help="play on another scenario with the same actions")
     c.add_argument("--episodes", type=int, default=10)
     c.add_argument("--epsilon", type=float, default=0.05)
@@ -154,7 +161,9 @@ def commands() -> Commands:
     c.add_argument("--baseline", action="store_true",
                    help="also play a random policy in the same games (random_* figures)")
     c = cli.add("record", cmd_record, "record one episode as an animated GIF", config=False)
-    c.add_argument("--run", required=True)
+    c.add_argument("--run", required=True, help="run folder or checkpoint file")
+    c.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="of a run folder: best validation (if any) or last (default: best)")
     c.add_argument("--out", required=True, help="file.gif")
     c.add_argument("--scenario")
     c.add_argument("--epsilon", type=float, default=0.05)

@@ -81,6 +81,9 @@ class RLConfig:
     burn_in: int = 4
     """First steps of a sequence that only warm the LSTM (no loss; chosen here)."""
     gamma: float = 0.99
+    n_step: int = 1
+    """Rewards summed before bootstrapping (1: the paper's one-step Q-learning; more carries
+    rewards back faster, an addition of ours for short CPU budgets)."""
     double: bool = True
     """Double DQN targets (van Hasselt et al. 2016)."""
     eps_start: float = 1.0

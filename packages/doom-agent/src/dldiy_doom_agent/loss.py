@@ -2,7 +2,7 @@
 
 Action network, on steps ``burn_in..T-1`` of each sequence (the first ones only warm the LSTM):
 
-    y_t = r_t + gamma * (1 - done_t) * Q_target(s_{t+1}, a*),
+    y_t = r_t + gamma * (1 - done_t) * Q_target(s_{t+1}, a*)   (n-step: see n_step_targets),
     a* = argmax_a Q(s_{t+1}, a)  (Double DQN)  or  argmax_a Q_target(s_{t+1}, a)
     L_Q = Huber(Q(s_t, a_t) - y_t)          (or the squared error, as in the paper)
 
@@ -21,6 +21,30 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import DoomConfig
+
+
+def n_step_targets(reward: torch.Tensor, done: torch.Tensor, value: torch.Tensor, gamma: float,
+                   n: int, start: int) -> torch.Tensor:
+    """Q-learning targets of steps ``start..T-1`` from ``reward, done [B, T]`` and
+    ``value [B, T]``, the bootstrap value of the observation after step t:
+
+        y_t = sum_{k<m} gamma^k r_{t+k} + gamma^m Q'(s_{t+m}),  m = min(n, T - t),
+
+    cut at the end of an episode (no reward or value after a ``done``). ``n = 1`` is the
+    paper's one-step target (eq. 3); larger n carries rewards back faster. -> ``[B, T - start]``.
+    """
+    t_len = reward.shape[1]
+    out = []
+    for t in range(start, t_len):
+        g = torch.zeros_like(value[:, 0])
+        alive, disc = torch.ones_like(g), 1.0
+        m = min(n, t_len - t)
+        for k in range(m):
+            g = g + alive * disc * reward[:, t + k]
+            alive = alive * (1 - done[:, t + k])
+            disc *= gamma
+        out.append(g + alive * disc * value[:, t + m - 1])
+    return torch.stack(out, 1)
 
 
 def _td(q: torch.Tensor, y: torch.Tensor, huber: bool) -> torch.Tensor:
@@ -58,8 +82,9 @@ class ArnoldLoss:
             q_next = tgt["q"].float()[:, 1:]
             pick = q_all[:, 1:].argmax(-1, keepdim=True) if rl.double else \
                 q_next.argmax(-1, keepdim=True)
-            y = reward + rl.gamma * (1 - done) * q_next.gather(-1, pick).squeeze(-1)
-        td = _td(q[:, b:], y[:, b:], rl.huber).mean()
+            y = n_step_targets(reward, done, q_next.gather(-1, pick).squeeze(-1), rl.gamma,
+                               rl.n_step, b)
+        td = _td(q[:, b:], y, rl.huber).mean()
         loss = td
         metrics: dict[str, Any] = {"td": td.detach(), "q": q[:, b:].detach().mean()}
         if out["features"] is not None:

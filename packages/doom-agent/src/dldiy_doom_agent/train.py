@@ -80,10 +80,11 @@ class ActorLog(Hook):
 
 
 def evaluation(cfg: DoomConfig):
-    """``valid(trainer)`` for the Trainer: evaluation episodes at ``eval.epsilon``."""
+    """``valid(trainer)`` for the Trainer: evaluation episodes at ``eval.epsilon``, on game
+    seeds of their own (``eval`` plays seeds from 12345 up, far below these)."""
     def valid(trainer: Trainer) -> dict[str, float]:
         result = play(trainer.model, cfg, cfg.eval.episodes, cfg.eval.epsilon,
-                      seed=10_000 + trainer.state.step)
+                      seed=1_000_000 + 1_000 * trainer.state.step)
         return result.summary()
 
     return valid
@@ -97,6 +98,8 @@ def train(cfg: DoomConfig, out: str | Path | None, resume: bool = False,
                           f"{cfg.rl.seq_len} (the loss uses the steps after the warm-up)")
     if cfg.rl.actors < 1:
         raise ConfigError(f"rl.actors={cfg.rl.actors} (must be >= 1)")
+    if cfg.rl.n_step < 1:
+        raise ConfigError(f"rl.n_step={cfg.rl.n_step} (must be >= 1)")
     make_env(cfg.env).close()  # config, WAD and settings checked before the run folder exists
     seed_everything(cfg.train.seed)
     model = build_model(cfg)
