@@ -4,6 +4,7 @@ bench."""
 import json
 
 import pytest
+import torch
 
 from dldiy_core import load_checkpoint
 from dldiy_core.testing import run_cli
@@ -66,9 +67,26 @@ def test_eval_record(run, tmp_path):
     assert Image.open(out).n_frames == 10
 
 
-def test_demo_report(tmp_path):
+def test_export_then_demo_plays_the_exported_agent(run, tmp_path, monkeypatch):
+    from dldiy_doom_agent import report
+
+    small = tmp_path / "agent.safetensors"
+    assert run_cli(main, ["export", "--run", str(run), "--out", str(small)]).code == 0
+    ck = load_checkpoint(small)
+    assert ck["model"]["action.q.weight"].dtype == torch.float16
+    assert len(ck["curve_env_steps"]) == len(ck["curve_return"]) > 0
+    monkeypatch.setattr(report, "DEMO_AGENT", small)
     out = tmp_path / "demo"
-    args = ["demo", *TINY, "--out", str(out), "--set", "train.max_steps=10"]
+    result = run_cli(main, ["demo", "--out", str(out), "--set", "eval.episodes=2"])
+    assert result.code == 0, result.err
+    assert not (out / "run").exists()  # nothing trained
+    summary = json.loads((out / "summary.json").read_text())
+    assert {m["path"] for m in summary["media"]} >= {"episode.gif", "episode_return.png"}
+
+
+def test_demo_trains_with_train(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", *TINY, "--train", "--out", str(out), "--set", "train.max_steps=10"]
     result = run_cli(main, args)
     assert result.code == 0, result.err
     summary = json.loads((out / "summary.json").read_text())

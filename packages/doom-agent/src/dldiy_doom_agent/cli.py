@@ -1,4 +1,4 @@
-"""``dldiy-doom-agent {train,eval,record,bench,demo,ablation}``."""
+"""``dldiy-doom-agent {train,eval,record,export,bench,demo,ablation}``."""
 
 from __future__ import annotations
 
@@ -41,16 +41,6 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _checkpoint(run: str, which: str = "best") -> Path:
-    """A run folder's best checkpoint (chosen on the validation episodes during training)
-    when it has one and ``which`` is best, else its last; a file is taken as it is."""
-    path = Path(run)
-    if not path.is_dir():
-        return path
-    best = path / "best.safetensors"
-    return best if which == "best" and best.exists() else path / "checkpoint.safetensors"
-
-
 def _training_figures(run: Path) -> dict[str, float]:
     """How long the run trained: updates, environment steps, seconds (from metrics.jsonl)."""
     from .report import read_metrics
@@ -69,9 +59,9 @@ def _training_figures(run: Path) -> dict[str, float]:
 
 def cmd_eval(args) -> int:
     from .evaluate import play, write_gif
-    from .train import load_agent
+    from .train import checkpoint_path, load_agent
 
-    ckpt = _checkpoint(args.run, args.checkpoint)
+    ckpt = checkpoint_path(args.run, args.checkpoint)
     _new_file(args.json, ckpt)
     _new_file(args.gif, ckpt)
     if args.episodes < 1:
@@ -93,9 +83,9 @@ def cmd_eval(args) -> int:
 
 def cmd_record(args) -> int:
     from .evaluate import play, write_gif
-    from .train import load_agent
+    from .train import checkpoint_path, load_agent
 
-    ckpt = _checkpoint(args.run, args.checkpoint)
+    ckpt = checkpoint_path(args.run, args.checkpoint)
     _new_file(args.out, ckpt)
     if Path(args.out).suffix.lower() != ".gif":
         raise UserError(f"{args.out}: recordings are GIF files (name it .gif)")
@@ -104,6 +94,15 @@ def cmd_record(args) -> int:
     write_gif(args.out, result.frames[::args.every])
     print(f"{args.out}: {len(result.frames[::args.every])} frames, "
           f"return {result.episodes[0]['return']:.1f}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .train import checkpoint_path, export_agent
+
+    ckpt = checkpoint_path(args.run, args.checkpoint)
+    _new_file(args.out, ckpt)
+    print(f"{export_agent(ckpt, args.out)}: config, float16 weights, learning curve")
     return 0
 
 
@@ -119,7 +118,7 @@ def cmd_demo(args) -> int:
     from .report import demo
 
     cfg = _config(args)
-    print(f"report: {demo(cfg, Path(args.out), force=args.force)}")
+    print(f"report: {demo(cfg, Path(args.out), force=args.force, train_new=args.train)}")
     return 0
 
 
@@ -169,15 +168,23 @@ def commands() -> Commands:
     c.add_argument("--epsilon", type=float, default=0.05)
     c.add_argument("--frames", type=int, default=600, help="frames kept at most")
     c.add_argument("--every", type=int, default=2, help="keep one frame in N")
+    c = cli.add("export", cmd_export, "a small file of a run to ship (what demo loads)",
+                config=False)
+    c.add_argument("--run", required=True, help="run folder or checkpoint file")
+    c.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="of a run folder: best validation (if any) or last (default: best)")
+    c.add_argument("--out", required=True, help="file.safetensors")
     c = cli.add("bench", cmd_bench, "env and learner speed: vector vs one env, fp32 vs bf16")
     common(c)
     c.add_argument("--json", help="write the figures here (results file)")
     c.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
-    c = cli.add("demo", cmd_demo, "short training on basic, evaluation, GIF, report",
+    c = cli.add("demo", cmd_demo, "the shipped basic agent (or --train): evaluation, GIF, report",
                 default_preset="demo")
     common(c)
     c.add_argument("--out", default="reports/doom-agent", help="report folder")
     c.add_argument("--force", action="store_true", help="replace a demo run in --out")
+    c.add_argument("--train", action="store_true",
+                   help="train the demo preset here instead of playing the shipped agent")
     c = cli.add("ablation", cmd_ablation, "with vs without game features over seeds")
     common(c)
     c.add_argument("--out", required=True, help="folder for the runs and the report")

@@ -1,5 +1,6 @@
-"""The demo (a short training on basic, evaluation against a random policy, GIF, curves, one
-report page) and the game-feature ablation (with vs without, over seeds, mean +- std)."""
+"""The demo (the shipped basic agent or a short training, evaluation against a random policy,
+GIF, curves, one report page) and the game-feature ablation (with vs without, over seeds,
+mean +- std)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dldiy_core import Report, UserError, to_dict
+from dldiy_core import Report, UserError, load_checkpoint, to_dict
 
 from .config import DoomConfig
 from .evaluate import EvalResult, play, write_gif
@@ -56,15 +57,35 @@ def _add_gif(r: Report, name: str, frames: list[np.ndarray], caption: str) -> No
     r.attach(f"{name}.gif", caption)
 
 
-def demo(cfg: DoomConfig, out: Path, force: bool = False) -> Path:
-    """Train the ``demo`` preset (basic by default), evaluate, record, report."""
-    run = out / "run"
-    train_or_resume(cfg, run, force)
-    cfg, model = load_agent(run)
+DEMO_AGENT = Path(__file__).parent / "demo" / "basic.safetensors"
+"""The demo's agent: trained on basic by the project (command in the README), exported with
+``export`` (config, float16 weights, learning curve)."""
+
+
+def demo(cfg: DoomConfig, out: Path, force: bool = False, train_new: bool = False) -> Path:
+    """Play the shipped basic agent (or, with ``train_new`` or when none ships, train the
+    ``demo`` preset first), evaluate it against a random policy, record, report."""
+    if train_new or not DEMO_AGENT.exists():
+        run = out / "run"
+        train_or_resume(cfg, run, force)
+        cfg, model = load_agent(run)
+        records = read_metrics(run)
+        x, y = curve(records, "ep_return")
+        what = (f"A {cfg.train.max_steps}-update training on {cfg.env.scenario} (settings in "
+                f"{run / 'config.json'}): far too short to learn, it shows the whole path.")
+    else:
+        settings = cfg.eval
+        cfg, model = load_agent(DEMO_AGENT)
+        cfg.eval = settings  # the episodes and epsilon asked for here
+        state = load_checkpoint(DEMO_AGENT)
+        records, x, y = [], state["curve_env_steps"], state["curve_return"]
+        what = (f"The agent shipped with the package, trained on {cfg.env.scenario} by the "
+                f"project's quick recipe ({cfg.train.max_steps} updates, "
+                f"{int(x[-1]) if x else 0} environment steps; `--train` trains one here "
+                "instead).")
     episodes = cfg.eval.episodes
     trained = play(model, cfg, episodes, cfg.eval.epsilon, record=240)
     rand = play(model, cfg, episodes, 1.0, seed=777)
-    records = read_metrics(run)
     r = Report(out, f"doom-agent: Arnold (DRQN + game features) on {cfg.env.scenario}")
     st, sr = trained.summary(), rand.summary()
     r.headline(f"mean reward, trained (eps {cfg.eval.epsilon})", st["mean_return"])
@@ -72,13 +93,8 @@ def demo(cfg: DoomConfig, out: Path, force: bool = False) -> Path:
     r.headline("mean kills per episode, trained", st["mean_kills"])
     if "enemy_recall" in st:
         r.headline("enemy visible: recall", st["enemy_recall"])
-    env_steps = int(max((h.get("env_steps", 0) for h in records), default=0))
-    r.text(f"A {cfg.train.max_steps}-update training on {cfg.env.scenario} ({env_steps} "
-           f"environment steps, settings in "
-           f"{run / 'config.json'}), then {episodes} evaluation episodes of the trained agent "
-           "and of a random policy in the same games. The demo shows the whole path in a couple "
-           "of minutes and is far too short to learn; the README's scenario table comes from "
-           "the quick preset's longer runs.")
+    r.text(f"{what} Then {episodes} evaluation episodes of the agent and of a random policy "
+           "in the same games.")
     r.section("Evaluation")
     r.table(["policy", "mean reward", "std", "kills", "deaths", "K/D", "tics"],
             _policy_rows({"trained": trained, "random": rand}))
@@ -89,7 +105,6 @@ def demo(cfg: DoomConfig, out: Path, force: bool = False) -> Path:
         r.table(["game feature", "precision", "recall"], feat_rows,
                 caption="feature head vs the labels buffer, evaluation episodes")
     r.section("Learning curves")
-    x, y = curve(records, "ep_return")
     if x:
         r.line_plot("episode_return", {"actors' episodes": (x, y)}, xlabel="environment steps",
                     ylabel="episode reward", caption="training episodes (epsilon-greedy)")

@@ -24,6 +24,7 @@ from dldiy_core import (
     from_dict,
     load_checkpoint,
     load_module_state,
+    save_checkpoint,
     seed_everything,
     to_dict,
 )
@@ -121,13 +122,21 @@ def train(cfg: DoomConfig, out: str | Path | None, resume: bool = False,
     return trainer
 
 
+def checkpoint_path(run: str | Path, which: str = "best") -> Path:
+    """A run folder's best checkpoint (chosen on the validation episodes during training) when
+    it has one and ``which`` is ``best``, else its last; a file is taken as it is."""
+    path = Path(run)
+    if not path.is_dir():
+        return path
+    best = path / "best.safetensors"
+    return best if which == "best" and best.exists() else path / "checkpoint.safetensors"
+
+
 def load_agent(path: str | Path, scenario_name: str | None = None
                ) -> tuple[DoomConfig, Arnold]:
-    """The config and network of a run folder or checkpoint file; ``scenario_name`` plays it
-    on another scenario (the action sets must match)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.safetensors"
+    """The config and network of a run folder (its best checkpoint) or checkpoint file;
+    ``scenario_name`` plays it on another scenario (the action sets must match)."""
+    path = checkpoint_path(path)
     state = load_checkpoint(path)
     try:
         cfg = from_dict(DoomConfig, state["config"])
@@ -148,3 +157,17 @@ def load_agent(path: str | Path, scenario_name: str | None = None
                               f"actions, {cfg.env.scenario} has {model.action.q.out_features})")
     load_module_state(model, state["model"], path)
     return cfg, model.eval()
+
+
+def export_agent(run: str | Path, out: str | Path) -> Path:
+    """A small file to ship (what ``demo`` loads): the config, the network in float16 and the
+    run's learning curve (``curve_env_steps``, ``curve_return``: the actors' episodes)."""
+    from .report import curve, read_metrics
+
+    path = checkpoint_path(run)
+    cfg, model = load_agent(path)
+    x, y = curve(read_metrics(path.parent), "ep_return")
+    state = {"config": to_dict(cfg), "model": {k: v.half() for k, v in
+                                                model.state_dict().items()},
+             "curve_env_steps": [float(v) for v in x], "curve_return": [float(v) for v in y]}
+    return save_checkpoint(out, state)
