@@ -130,3 +130,27 @@ def test_an_index_of_64_bit_codes_still_loads(net, data, tmp_path):
     bad[3] = np.uint64(2**64 - 1)
     with pytest.raises(CheckpointError, match="a code past the"):
         CatalyzerIndex.load(write(bad, "v2bad.safetensors"))
+
+
+def test_memory_fair_curves_and_plot(net, data, tmp_path, monkeypatch):
+    from dldiy_catalyzer import curves
+    from dldiy_catalyzer.data import Splits, exact_knn
+
+    monkeypatch.setattr(curves, "MIN_SECONDS", 0.01)
+    monkeypatch.setattr(curves, "NPROBES", (1, 8))
+    monkeypatch.setattr(curves, "FLAT", [f for f in curves.FLAT if "OPQ" not in f[0]])
+    xb, xq = data
+    splits = Splits("clusters", xb[:3000], xb[3000:], xq, exact_knn(xq, xb[:3000], 10),
+                    tmp_path)
+    index = CatalyzerIndex(net, r2=79)
+    index.add(splits.xb)
+    got = curves.memory_fair_curves(index, splits)
+    assert got["catalyzer + lattice (r2=79)"]["bytes_per_vector"] == 24
+    assert {"PQ8np", "PQ16x4fs", "PQ24np", "PQ48x4fs"} <= set(got)
+    ivf = [v for k, v in got.items() if k.startswith("IVF")]
+    assert len(ivf) == 2 and all(len(v["points"]) == 2 for v in ivf)
+    for v in got.values():
+        assert v["bytes_per_vector"] in (8, 24)
+        assert all(0 <= p["recall10"] <= 1 and p["qps"] > 0 for p in v["points"])
+    png = curves.plot_curves(got, tmp_path / "curves.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"

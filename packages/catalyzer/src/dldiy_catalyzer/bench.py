@@ -2,8 +2,10 @@
 
 Trains the lattice catalyzer (24-d) and the 64-bit binary catalyzer on the configured split,
 then measures recall@10 at 64 bits for them and for faiss PQ, OPQ, LSH, and queries per second
-of :class:`CatalyzerIndex` (codes decoded once, exact flat search) against faiss
-``IndexLattice`` (decodes every code for every query) and ``IndexPQ`` on the same database.
+of :class:`CatalyzerIndex` (int8 lattice points, 24 B/vector, exhaustive search) against faiss
+``IndexLattice`` (decodes every code for every query), ``IndexPQ`` and PQ fast-scan (16x4) on
+the same database; ``--curves``: recall@10 against queries/s at equal bytes per vector
+(:mod:`.curves`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import faiss
 import numpy as np
 
 from .config import CatalyzerConfig
+from .curves import memory_fair_curves
 from .data import Splits, build_splits
-from .evaluate import _pad, baseline_recalls, catalyzer_recalls
+from .evaluate import _pad, baseline_recalls, catalyzer_recalls, recall_at
 from .index import CatalyzerIndex
 from .models import embed
 from .train import binary_config, train
@@ -30,11 +33,12 @@ def qps(search, queries: np.ndarray, min_seconds: float = 1.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def speed(net, splits: Splits, k: int = 10) -> dict[str, float]:
+def speed(net, splits: Splits, k: int = 10, curves: bool = False) -> dict:
     xq = np.ascontiguousarray(splits.xq, dtype=np.float32)
     index = CatalyzerIndex(net, r2=79)
     index.add(splits.xb)
-    out = {"qps_catalyzer64": qps(lambda q: index.search(q, k), xq)}
+    out = {"qps_catalyzer64": qps(lambda q: index.search(q, k), xq),
+           "bytes_per_vector_catalyzer64": index.bytes_per_vector}
     # faiss IndexLattice cannot hold one 64-bit code for 24-d (code > 63 bits); its closest
     # 64-bit setting is 3 sub-vectors of 8 dims with 4 scale bits each (r2 = 14).
     lattice = faiss.IndexLattice(net.d_out, 3, 4, 14)
@@ -49,11 +53,21 @@ def speed(net, splits: Splits, k: int = 10) -> dict[str, float]:
     pq.add(_pad(splits.xb, m))
     xqp = _pad(xq, m)
     out["qps_pq64"] = qps(lambda q: pq.search(q, k), xqp)
+    m = 16  # PQ fast-scan: 16 sub-quantizers of 4 bits, 64-bit codes, SIMD table look-ups
+    fs = faiss.index_factory(_pad(xq, m).shape[1], "PQ16x4fs")
+    fs.train(_pad(splits.xt, m))
+    fs.add(_pad(splits.xb, m))
+    xqp = _pad(xq, m)
+    out["qps_pq64_fastscan"] = qps(lambda q: fs.search(q, k), xqp)
+    out["recall10_pq64_fastscan"] = recall_at(fs.search(xqp, k)[1], splits.gt, (10,))[10]
     out["code_bytes_indexlattice64"] = lattice.code_size
+    if curves:
+        out["curves"] = memory_fair_curves(index, splits, k)
     return out
 
 
-def run_bench(cfg: CatalyzerConfig) -> dict:
+def run_bench(cfg: CatalyzerConfig, curves: bool = False) -> dict:
+    """The figures of one run (``curves``: also the memory-fair recall/speed curves)."""
     d = cfg.data
     splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
     t0 = time.perf_counter()
@@ -66,9 +80,11 @@ def run_bench(cfg: CatalyzerConfig) -> dict:
     result = {f"recall10_{name}": r[10] for name, r in rec.items() if "(" not in name}
     result["recall10_catalyzer24_float"] = rec["catalyzer24 (float)"][10]
     result["recall10_catalyzer64_float"] = rec["catalyzer64 (float)"][10]
-    result.update(speed(lattice_net, splits))
+    result.update(speed(lattice_net, splits, curves=curves))
     result["speedup_vs_indexlattice"] = result["qps_catalyzer64"] / result["qps_indexlattice64"]
     result["throughput_vs_pq64"] = result["qps_catalyzer64"] / result["qps_pq64"]
+    result["throughput_vs_pq64_fastscan"] = (result["qps_catalyzer64"]
+                                             / result["qps_pq64_fastscan"])
     result.update({"train_s": train_s, "source": d.source, "n_base": len(splits.xb),
                    "n_train": len(splits.xt), "n_query": len(splits.xq),
                    "epochs": cfg.train.epochs, "threads": faiss.omp_get_max_threads()})

@@ -214,7 +214,17 @@ def cmd_bench(args) -> int:
     inputs = data_inputs(cfg)
     if args.json:
         prepare_out_file(args.json, inputs, force=args.force)
-    emit_results(run_bench(cfg), args.json)
+    if args.plot:
+        if not args.curves:
+            raise UserError("--plot: draws the speed curves; add --curves")
+        out_file(args.plot, [*inputs, *([Path(args.json)] if args.json else [])], args.force,
+                 ".png", "plots")
+    result = run_bench(cfg, curves=args.curves)
+    if args.plot:
+        from .curves import plot_curves
+        plot_curves(result["curves"], args.plot, f"{cfg.data.source}: recall@10 vs "
+                    f"queries/s, {result['threads']} thread(s)")
+    emit_results(result, args.json)
     return 0
 
 
@@ -258,6 +268,10 @@ def commands() -> Commands:
     add_output_args(c, required=False, help=".ivecs file for the ids (default: print)")
     c = cli.add("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
     add_output_args(c, flag="--json", required=False, help="write the figures here")
+    c.add_argument("--curves", action="store_true",
+                   help="also recall@10 vs queries/s at equal bytes per vector (faiss PQ, OPQ, "
+                        "fast-scan, IVF)")
+    c.add_argument("--plot", help="draw the curves into this .png file (with --curves)")
     c = cli.add("demo", cmd_demo, "train on a GloVe-50 subset and write a report")
     add_output_args(c, required=False, help="report folder (default reports/catalyzer)")
     c.set_defaults(out="reports/catalyzer")

@@ -1,0 +1,103 @@
+"""Memory-fair speed: recall@10 against queries/s at equal bytes held per vector.
+
+The catalyzer index holds 24 B/vector (int8 lattice points of a 64-bit code, d_out = 24) and
+searches exhaustively; faiss indexes are set against it at 8 B (their 64-bit codes: PQ8, OPQ8,
+PQ fast-scan 16x4) and at 24 B (PQ24, OPQ24, fast-scan 48x4, and IVF with 16 B codes + the 8 B
+id each inverted list stores, swept over nprobe). Every point is measured in the same run, on
+the same database and queries, with the same number of threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from dldiy_core import atomic_path, new_figure
+
+from .data import Splits
+from .evaluate import _pad, recall_at
+from .index import CatalyzerIndex
+
+log = logging.getLogger(__name__)
+
+FLAT = [("PQ8np", 8, 8), ("OPQ8,PQ8np", 8, 8), ("PQ16x4fs", 8, 16),
+        ("PQ24np", 24, 24), ("OPQ24,PQ24np", 24, 24), ("PQ48x4fs", 24, 48)]
+"""(faiss factory, bytes per vector, padding multiple of the input dimension). ``np``: no
+polysemous training, which only permutes the centroids (the same ADC results) and costs
+minutes."""
+IVF = [("IVF{nlist},PQ16np", 24, 16), ("IVF{nlist},PQ32x4fs", 24, 32)]
+"""IVF: 16 B codes + an 8 B id per vector in the inverted lists."""
+NPROBES = (1, 4, 16, 64)
+MIN_SECONDS = 0.5
+"""Each speed is measured over at least this long (repeating the query set)."""
+
+
+def qps(search: Callable[[np.ndarray], object], queries: np.ndarray,
+        min_seconds: float | None = None) -> float:
+    """Queries per second of ``search(queries)``, repeated for at least ``min_seconds``
+    (default :data:`MIN_SECONDS`)."""
+    min_seconds = MIN_SECONDS if min_seconds is None else min_seconds
+    search(queries)  # warm up
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min_seconds or n == 0:
+        search(queries)
+        n += len(queries)
+    return n / (time.perf_counter() - t0)
+
+
+def _faiss_point(index: faiss.Index, xq: np.ndarray, gt: np.ndarray, k: int) -> dict:
+    ids = index.search(xq, k)[1]
+    return {"recall10": recall_at(ids, gt, (10,))[10],
+            "qps": qps(lambda q: index.search(q, k), xq)}
+
+
+def memory_fair_curves(index: CatalyzerIndex, splits: Splits, k: int = 10,
+                       n_train: int = 50_000) -> dict[str, dict]:
+    """``{method: {"bytes_per_vector": b, "points": [{"nprobe", "qps", "recall10"}, ...]}}``;
+    ``index`` holds ``splits.xb`` in order."""
+    xq = np.ascontiguousarray(splits.xq, dtype=np.float32)
+    gt = splits.gt
+    out = {"catalyzer + lattice (r2=79)": {
+        "bytes_per_vector": index.bytes_per_vector, "points": [{
+            "nprobe": 0, "recall10": recall_at(index.search(xq, k)[1], gt, (10,))[10],
+            "qps": qps(lambda q: index.search(q, k), xq)}]}}
+    nlist = max(16, int(4 * np.sqrt(len(splits.xb))) // 16 * 16)
+    for factory, nbytes, pad in [*FLAT, *((f.format(nlist=nlist), b, p) for f, b, p in IVF)]:
+        t0 = time.perf_counter()
+        xt, xb, q = (_pad(x, pad) for x in (splits.xt[:n_train], splits.xb, xq))
+        fi = faiss.index_factory(xb.shape[1], factory)
+        fi.train(xt)
+        fi.add(xb)
+        points = []
+        if factory.startswith("IVF"):
+            ivf = faiss.extract_index_ivf(fi)
+            for nprobe in NPROBES:
+                ivf.nprobe = nprobe
+                points.append({"nprobe": nprobe, **_faiss_point(fi, q, gt, k)})
+        else:
+            points.append({"nprobe": 0, **_faiss_point(fi, q, gt, k)})
+        out[factory] = {"bytes_per_vector": nbytes, "points": points}
+        log.info("%s: %s (%.1f s)", factory, points, time.perf_counter() - t0)
+    return out
+
+
+def plot_curves(curves: dict[str, dict], path: str | Path, title: str = "") -> Path:
+    """recall@10 (y) against queries/s (x, log) for every method, marker by bytes/vector."""
+    fig, ax = new_figure(7.0, 4.5)
+    for name, c in curves.items():
+        pts = c["points"]
+        style = "-o" if c["bytes_per_vector"] >= 24 else "--s"
+        ax.plot([p["qps"] for p in pts], [p["recall10"] for p in pts], style,
+                label=f"{name} ({c['bytes_per_vector']} B)",
+                linewidth=2.5 if name.startswith("catalyzer") else 1.2)
+    ax.set(xscale="log", xlabel="queries / s (log)", ylabel="recall@10",
+           title=title or "memory-fair speed: recall@10 vs queries/s")
+    ax.legend(fontsize=7)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    return Path(path)
