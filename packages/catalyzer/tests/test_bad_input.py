@@ -207,7 +207,7 @@ def case_table(ws: Workspace) -> dict[str, Case]:
         ("loss.rank_negative", "1000", ("data.n_train=1000",)),
         ("loss.rank_positive", "5000", ("data.n_train=1000",)),
         ("train.batch_size", "1", ()), ("train.batch_size", "2000", ("data.n_train=1000",)),
-        ("model.d_out", "12", ("codes=binary",)), ("model.d_out", "30", ("codes=lattice",)),
+        ("model.d_out", "12", ("codes=binary",)), ("model.d_out", "10", ("codes=lattice",)),
         ("model.d_out", "2", ("codes=lattice",)),
         ("loss.quantizer", "zn0", ()), ("loss.quantizer", "zn200", ()),
         ("loss.quantizer", "bogus", ()), ("momentum", "1.5", ()), ("momentum", "nan", ()),
@@ -322,7 +322,7 @@ CASES = [
     *[f"set {k}" for k in [
         "lr_schedule=", "lr_schedule=0,0.1", "lr_schedule=[0.1,-1]", "loss.rank_positive=0",
         "model.hidden=-4", "model.d_out=0", "loss.rank_negative=1000", "loss.rank_positive=5000",
-        "train.batch_size=1", "train.batch_size=2000", "model.d_out=12", "model.d_out=30",
+        "train.batch_size=1", "train.batch_size=2000", "model.d_out=12", "model.d_out=10",
         "model.d_out=2", "loss.quantizer=zn0", "loss.quantizer=zn200", "loss.quantizer=bogus",
         "momentum=1.5", "momentum=nan", "loss.lambda_koleo=-1", "loss.margin=inf",
         "data.seed=-1", "data.n_query=0", "data.source=", "train.epochs=-1", "train.lr=0.1"]],

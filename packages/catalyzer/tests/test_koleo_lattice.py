@@ -70,3 +70,34 @@ def test_radii_without_a_64_bit_code_are_refused(r2):
     from dldiy_core import UserError
     with pytest.raises(UserError, match=f"r2={r2}"):
         ZnCodec(24, r2)
+
+
+@pytest.mark.parametrize("d", [16, 20, 24, 32, 40, 64])
+def test_radius_is_the_largest_whose_code_fits_the_bits(d):
+    import faiss
+
+    from dldiy_catalyzer.lattice import BUDGETS, MAX_R2, code_bits, lattice_radius, sphere_counts
+    counts = sphere_counts(d)
+    for bits in BUDGETS:
+        r2, used = lattice_radius(d, bits)
+        assert bits - 8 <= used <= bits
+        assert faiss.ZnSphereCodec(d, r2).nv == counts[r2]  # faiss counts the same points
+        assert used == code_bits(counts[r2]) == ZnCodec(d, r2).bits
+        assert all(code_bits(counts[r]) > bits or counts[r] == 0 for r in range(r2 + 1, MAX_R2 + 1))
+
+
+def test_radii_of_the_paper_and_of_other_outputs():
+    from dldiy_catalyzer.lattice import BUDGETS, lattice_radius
+    assert [lattice_radius(24, b) for b in BUDGETS] == [(3, 14), (10, 32), (79, 64)]
+    assert [lattice_radius(32, b)[0] for b in BUDGETS] == [3, 8, 36]
+    assert [lattice_radius(40, b)[0] for b in BUDGETS] == [2, 7, 24]
+    assert lattice_radius(16, 64) == (512, 64)  # not r2 = 79, a 45-bit code
+    assert ZnCodec(16).r2 == 512 and ZnCodec(24).r2 == 79 and ZnCodec(40).bits == 64
+
+
+@pytest.mark.parametrize("d_out", [2, 8, 12])
+def test_outputs_too_narrow_for_64_bits_are_refused(d_out):
+    from dldiy_catalyzer.config import CatalyzerConfig
+    from dldiy_core import resolve
+    with pytest.raises(Exception, match=f"model.d_out={d_out} with codes=lattice: .*bit"):
+        resolve(CatalyzerConfig, {"q": {}}, "q", None, [f"model.d_out={d_out}"])

@@ -83,3 +83,17 @@ def test_index_bad_input(net, splits):
         index.add(bad)
     with pytest.raises(UserError, match="k=51: must be between 1 and the 50"):
         index.search(splits.xq[:2], 51)
+
+
+@pytest.mark.parametrize("d_out", [32, 40])
+def test_other_output_dimensions_train_evaluate_and_index(splits, d_out):
+    from dldiy_catalyzer.evaluate import lattice_codes
+    trainer = train(tiny_cfg("train.epochs=1", f"model.d_out={d_out}"), None, splits=splits)
+    rec = catalyzer_recalls(trainer.model, splits, "lattice")
+    assert {"lattice16", "lattice32", "lattice64"} <= set(rec)
+    codes = lattice_codes(d_out)
+    assert all(b - 8 <= codes[f"lattice{b}"]["bits"] <= b for b in (16, 32, 64))
+    index = CatalyzerIndex(trainer.model)
+    index.add(splits.xb)
+    assert index.codec.bits == 64 and index.bytes_per_vector == d_out
+    assert index.search(splits.xq, 10)[1].shape == (len(splits.xq), 10)

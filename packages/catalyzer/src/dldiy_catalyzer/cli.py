@@ -124,7 +124,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import baseline_recalls, catalyzer_recalls
+    from .evaluate import baseline_recalls, catalyzer_recalls, lattice_codes
 
     cfg, net = load_run(args.run)
     inputs = [*run_files(args.run), *data_inputs(cfg)]
@@ -135,7 +135,8 @@ def cmd_eval(args) -> int:
     result = catalyzer_recalls(net, splits, cfg.codes)
     if args.baselines:
         result.update(baseline_recalls(splits))
-    emit_json({name: {f"recall@{r}": v for r, v in rec.items()}
+    codes = lattice_codes(net.d_out) if cfg.codes == "lattice" else {}
+    emit_json({name: {**{f"recall@{r}": v for r, v in rec.items()}, **codes.get(name, {})}
                for name, rec in result.items()}, args.json)
     return 0
 
@@ -154,9 +155,10 @@ def cmd_index_build(args) -> int:
     if cfg.codes != "lattice":
         raise UserError(f"{run}: a run with codes={cfg.codes}; the index codes the outputs of "
                         "a lattice catalyzer (codes=lattice)")
-    why = sphere_problem(net.d_out, args.r2)
-    if why:
-        raise UserError(f"--r2 {args.r2}: {why}")
+    if args.r2 is not None:
+        why = sphere_problem(net.d_out, args.r2)
+        if why:
+            raise UserError(f"--r2 {args.r2}: {why}")
     x = read_vectors(vectors, "vectors")
     index = CatalyzerIndex(net, r2=args.r2, shards=args.shards, keep_vectors=args.keep_vectors)
     index.sources = {"vectors": str(vectors.resolve()),
@@ -254,7 +256,8 @@ def commands() -> Commands:
     c.add_argument("--run", required=True)
     c.add_argument("--vectors", required=True, help=".fvecs, .bvecs or .npy")
     add_output_args(c, help="index file (.safetensors)")
-    c.add_argument("--r2", type=int, default=79, help="Zn sphere radius^2 (79: 64-bit codes)")
+    c.add_argument("--r2", type=int, default=None,
+                   help="Zn sphere radius^2 (default: the largest of a 64-bit code, 79 for 24-d)")
     c.add_argument("--shards", type=int, default=1)
     c.add_argument("--keep-vectors", action="store_true", help="store raw vectors to re-rank")
     c = cli.add("search", cmd_index_search, "k nearest neighbours of query vectors",

@@ -11,7 +11,7 @@ from typing import Literal
 
 from dldiy_core import TrainConfig, bounded
 
-from .lattice import BITS_TO_R2, quantizer_problem, sphere_problem
+from .lattice import lattice_problem, quantizer_problem
 
 
 @dataclass
@@ -32,7 +32,8 @@ class DataConfig:
 class ModelConfig:
     hidden: int = bounded(1024, ge=1)
     d_out: int = bounded(24, ge=1)
-    """24 for the Zn lattice; the number of bits for binary codes."""
+    """Zn lattice: 24 (the paper), or any d >= 14 (the radius is chosen per bit budget); binary
+    codes: the number of bits."""
 
 
 @dataclass
@@ -66,11 +67,10 @@ class CatalyzerConfig:
             raise ValueError("lr_schedule is empty (give at least one learning rate)")
         check_training_size(self, self.data.n_train)
         d_out = self.model.d_out
-        if self.codes == "lattice":
-            for r2 in BITS_TO_R2.values():  # eval and the index code on these spheres
-                why = sphere_problem(d_out, r2)
-                if why:
-                    raise ValueError(f"model.d_out={d_out} with codes=lattice: {why}")
+        if self.codes == "lattice":  # eval and the index code at 16, 32 and 64 bits
+            why = lattice_problem(d_out)
+            if why:
+                raise ValueError(f"model.d_out={d_out} with codes=lattice: {why}")
         elif d_out % 8:
             raise ValueError(f"model.d_out={d_out} with codes=binary: the number of bits must "
                              "be a multiple of 8")

@@ -62,7 +62,7 @@ def memory_fair_curves(index: CatalyzerIndex, splits: Splits, k: int = 10,
     ``index`` holds ``splits.xb`` in order."""
     xq = np.ascontiguousarray(splits.xq, dtype=np.float32)
     gt = splits.gt
-    out = {"catalyzer + lattice (r2=79)": {
+    out = {f"catalyzer + lattice (r2={index.codec.r2})": {
         "bytes_per_vector": index.bytes_per_vector, "points": [{
             "nprobe": 0, "recall10": recall_at(index.search(xq, k)[1], gt, (10,))[10],
             "qps": qps(lambda q: index.search(q, k), xq)}]}}

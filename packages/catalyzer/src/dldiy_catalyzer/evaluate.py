@@ -16,7 +16,7 @@ import torch
 
 from .binary import hamming_search, sign_codes
 from .data import Splits
-from .lattice import BITS_TO_R2, ZnCodec
+from .lattice import BUDGETS, ZnCodec, lattice_radius
 from .models import embed
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,13 @@ def recall_at(ids: np.ndarray, gt: np.ndarray, ranks=RANKS) -> dict[int, float]:
     """``ids: [nq, >=max(ranks)]`` results, ``gt: [nq, ...]`` exact ids -> {R: recall@R}."""
     hit = ids == np.asarray(gt)[:, :1]
     return {r: float(hit[:, :r].any(axis=1).mean()) for r in ranks}
+
+
+def lattice_codes(d: int) -> dict[str, dict[str, int]]:
+    """``{"lattice64": {"r2": 79, "bits": 64}, ...}``: the sphere each budget uses for
+    ``d``-dim outputs and the bits its codes really take."""
+    return {f"lattice{b}": dict(zip(("r2", "bits"), lattice_radius(d, b), strict=True))
+            for b in BUDGETS}
 
 
 def flat_search(xb: np.ndarray, xq: np.ndarray, k: int) -> np.ndarray:
@@ -50,7 +57,8 @@ def catalyzer_recalls(net: torch.nn.Module, splits: Splits, codes: str,
     k = min(k, len(yb))
     out = {f"catalyzer{yb.shape[1]} (float)": recall_at(flat_search(yb, yq, k), splits.gt)}
     if codes == "lattice":
-        for bits, r2 in BITS_TO_R2.items():
+        for bits in BUDGETS:
+            r2, _ = lattice_radius(yb.shape[1], bits)
             out[f"lattice{bits}"] = recall_at(lattice_ids(yb, yq, r2, k), splits.gt)
     else:
         bits = yb.shape[1]
@@ -111,8 +119,8 @@ def baseline_recalls(splits: Splits, bits_list=(16, 32, 64)) -> dict[str, dict[i
         if bits <= d:
             out[f"itq{bits}"] = faiss_recall(
                 lambda dd, b=bits: faiss.index_factory(dd, f"ITQ{b},LSHt"), splits)
-        if bits in BITS_TO_R2 and d >= 24:  # a projection to 24-d needs d >= 24
-            r2 = BITS_TO_R2[bits]
+        if bits in BUDGETS and d >= 24:  # a projection to 24-d needs d >= 24
+            r2 = lattice_radius(24, bits)[0]
             out[f"pca-lattice{bits}"] = projected_lattice_recall(splits, r2, "pca")
             out[f"rotation-lattice{bits}"] = projected_lattice_recall(splits, r2, "rotation")
         log.info("baselines at %d bits: %.1f s", bits, time.perf_counter() - t0)

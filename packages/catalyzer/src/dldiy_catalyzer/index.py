@@ -94,8 +94,9 @@ class IndexArgs:
 class CatalyzerIndex:
     """``add(x)``, ``search(q, k) -> (distances, ids)``, ``save(path)``, ``load(path)``."""
 
-    def __init__(self, net: Catalyzer, r2: int = 79, shards: int = 1,
+    def __init__(self, net: Catalyzer, r2: int | None = None, shards: int = 1,
                  keep_vectors: bool = False):
+        """``r2=None``: the largest radius of a 64-bit code for ``net.d_out`` (79 for 24)."""
         if shards < 1:
             raise UserError(f"shards={shards}: must be >= 1")
         self.net = net.eval()

@@ -1,10 +1,13 @@
 """Spherical Zn lattice codes (Sablayrolles et al., section 4): points of
 ``{x in Z^d : ||x||^2 = r2}``, normalised to the unit sphere, enumerated by faiss's
-``ZnSphereCodec``. For d = 24, r2 = 3 / 10 / 79 gives 14 / 32 / 64-bit codes.
+``ZnSphereCodec``. The radius is chosen per ``(d, bits)`` as the largest ``r2`` whose points
+fit the bits (:func:`lattice_radius`): for d = 24, r2 = 3 / 10 / 79 gives 14 / 32 / 64-bit
+codes (the paper's), for d = 32: 3 / 8 / 36, for d = 40: 2 / 7 / 24.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -14,10 +17,70 @@ import torch
 
 from dldiy_core import UserError
 
+BUDGETS = (16, 32, 64)
+"""The paper's code sizes in bits."""
 BITS_TO_R2 = {16: 3, 32: 10, 64: 79}
-"""Bit budgets of the paper for d = 24 (r2 = 3 needs only 14 of its 16 bits)."""
+"""The radii of the paper for d = 24 (r2 = 3 needs only 14 of its 16 bits); any d:
+:func:`lattice_radius`."""
 MAX_COORD = 127
 """Lattice coordinates are held as int8 by the index (|p_i| <= sqrt(r2) <= 127)."""
+MAX_R2 = 512
+"""faiss's ``ZnSphereSearch`` refuses larger radii (its enumeration would be too costly)."""
+MAX_SHORTFALL = 8
+"""A code may use up to this many bits fewer than its budget (d = 24 at 16 bits uses 14);
+a ``d`` whose best code falls further short is refused rather than labelled with the budget."""
+
+
+@functools.cache
+def sphere_counts(d: int, r_max: int = MAX_R2) -> tuple[int, ...]:
+    """Exact number of integer points of squared norm ``0..r_max`` in ``d`` dims (theta
+    series of Z^d, big integers)."""
+    counts = np.zeros(r_max + 1, dtype=object)
+    counts[0] = 1
+    for _ in range(d):
+        new = counts.copy()
+        for v in range(1, math.isqrt(r_max) + 1):
+            new[v * v:] += 2 * counts[:r_max + 1 - v * v]
+        counts = new
+    return tuple(int(c) for c in counts)
+
+
+def code_bits(points: int) -> int:
+    """Bits of a code enumerating ``points`` values: ``ceil(log2(points))``."""
+    return max(1, (points - 1).bit_length())
+
+
+@functools.cache
+def lattice_radius(d: int, bits: int) -> tuple[int, int]:
+    """``(r2, bits used)``: the largest radius whose Zn sphere code fits ``bits`` (fewer than
+    2^64 points whatever the budget: faiss counts them in a uint64), ``r2 <= MAX_R2``.
+
+    Raises ValueError when no radius gives a code within ``MAX_SHORTFALL`` bits of the budget.
+    """
+    if d < 1 or bits < 1:
+        raise ValueError(f"d={d}, {bits} bits: needs d >= 1 and bits >= 1")
+    counts = sphere_counts(d)
+    fits = [r2 for r2 in range(1, MAX_R2 + 1)
+            if 0 < counts[r2] < 2**64 and code_bits(counts[r2]) <= bits]
+    if not fits:
+        raise ValueError(f"{d} dims, {bits} bits: even r2=1 has {counts[1]} points")
+    r2 = fits[-1]
+    used = code_bits(counts[r2])
+    if used < bits - MAX_SHORTFALL:
+        raise ValueError(f"{d} dims, {bits} bits: the largest Zn sphere faiss codes (r2={r2} "
+                         f"<= {MAX_R2}) gives {used}-bit codes, more than {MAX_SHORTFALL} bits "
+                         "short of the budget (use more output dimensions)")
+    return r2, used
+
+
+def lattice_problem(d: int) -> str | None:
+    """Why ``d``-dim outputs cannot be coded at every budget (None: they can)."""
+    for bits in BUDGETS:
+        try:
+            lattice_radius(d, bits)
+        except ValueError as e:
+            return str(e)
+    return None
 
 
 def sphere_points(d: int, r2: int) -> int:
@@ -33,29 +96,36 @@ def sphere_problem(d: int, r2: int) -> str | None:
     """Why the Zn sphere ``(d, r2)`` cannot give 64-bit codes (None: it can)."""
     if d < 1 or r2 < 1:
         return f"Zn sphere d={d} r2={r2}: needs d >= 1 and r2 >= 1"
-    if r2 > MAX_COORD ** 2:
-        return (f"Zn sphere d={d} r2={r2}: coordinates up to {math.isqrt(r2)} do not fit int8 "
-                f"(r2 <= {MAX_COORD ** 2})")
-    points = sphere_points(d, r2)
+    if r2 > MAX_R2:
+        return f"Zn sphere d={d} r2={r2}: faiss codes radii r2 <= {MAX_R2}"
+    points = sphere_counts(d)[r2]
     if points == 0:
         return f"Zn sphere d={d} r2={r2}: no integer point has squared norm {r2} in {d} dims"
     if points >= 2**64:
         # faiss counts the points in a uint64 that silently wraps past 2^64
-        return (f"Zn sphere d={d} r2={r2}: {points.bit_length()}-bit codes, needs fewer than "
-                "2^64 points (r2 <= 79 for d=24)")
+        r64 = lattice_radius(d, 64)[0] if lattice_problem(d) is None else None
+        return (f"Zn sphere d={d} r2={r2}: {code_bits(points)}-bit codes, needs fewer than "
+                "2^64 points" + (f" (r2 <= {r64} for d={d})" if r64 else ""))
     return None
 
 
 class ZnCodec:
-    """Encode unit vectors ``[n, d]`` to ``uint64`` codes and back (to unit vectors)."""
+    """Encode unit vectors ``[n, d]`` to ``uint64`` codes and back (to unit vectors).
 
-    def __init__(self, d: int = 24, r2: int = 79):
+    ``r2=None``: the largest radius of a 64-bit code for ``d`` (:func:`lattice_radius`)."""
+
+    def __init__(self, d: int = 24, r2: int | None = None):
+        if r2 is None:
+            why = lattice_problem(d)
+            if why:
+                raise UserError(f"Zn sphere codes for d={d}: {why}")
+            r2 = lattice_radius(d, 64)[0]
         why = sphere_problem(d, r2)
         if why:
             raise UserError(why)
         self.d, self.r2 = d, r2
         self.codec = faiss.ZnSphereCodec(d, r2)
-        self.bits = max(1, math.ceil(math.log2(self.codec.nv)))
+        self.bits = code_bits(sphere_counts(d)[r2])
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """``x: [n, d]`` float -> ``[n]`` uint64 (the nearest lattice point's index)."""
