@@ -71,3 +71,26 @@ def test_demo_on_a_trained_run(trained_run, tmp_path):
     assert {"loss_ae.png", "loss_seq.png", "loss_sing.png"} <= {m["path"] for m in
                                                                  summary["media"]}
     assert summary["headlines"]["test spectral loss, SING"] > 0
+
+
+def test_export_then_generate_and_demo_from_the_model_file(trained_run, tmp_path):
+    """An exported model file (float16 SING weights, config, curves) generates what the run
+    generates, up to float16 rounding, and drives the demo."""
+    run, _ = trained_run
+    model = tmp_path / "sing.safetensors"
+    assert run_cli(main, ["export", "--run", str(run), "-o", str(model)]).code == 0
+    assert run_cli(main, ["export", "--run", str(run), "-o", str(model)]).code == 2  # no --force
+    note = ["--instrument", "flute_test_001", "--pitch", "61", "--velocity", "100"]
+    for src, name in ((run, "a.wav"), (model, "b.wav")):
+        result = run_cli(main, ["generate", "--run", str(src), *note, "-o", str(tmp_path / name)])
+        assert result.code == 0, result.err
+    a, b = soundfile.read(tmp_path / "a.wav")[0], soundfile.read(tmp_path / "b.wav")[0]
+    assert np.abs(a - b).max() <= 0.01 * max(np.abs(a).max(), 1e-3)
+    result = run_cli(main, ["demo", "--run", str(model), "--out", str(tmp_path / "demo")])
+    assert result.code == 0, result.err
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert "loss_ae.png" in {m["path"] for m in summary["media"]}
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    result = run_cli(main, ["generate", "--run", str(bad), *note, "-o", str(tmp_path / "c.wav")])
+    assert result.code == 2 and "bad.safetensors" in result.err

@@ -1,4 +1,4 @@
-"""``dldiy-sing {data,train,eval,generate,bench,demo}``."""
+"""``dldiy-sing {data,train,eval,generate,export,bench,demo}``."""
 
 from __future__ import annotations
 
@@ -72,7 +72,21 @@ def cmd_demo(args) -> int:
 
     cfg = config_from_args(SingConfig, PRESETS, args)
     prepare_out_dir(args.out, inputs=[args.run])
-    print(f"report: {demo(cfg, Path(args.out), run=args.run, force=args.force)}")
+    page = demo(cfg, Path(args.out), run=args.run, force=args.force, train_quick=args.train,
+                limit=args.limit)
+    print(f"report: {page}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from dldiy_core import UserError
+
+    from .evaluate import export_model
+
+    if Path(args.out).exists() and not args.force:
+        raise UserError(f"{args.out}: already exists (pass --force to replace it)")
+    prepare_out_file(args.out, inputs=[args.run], force=args.force)
+    print(export_model(args.run, args.out))
     return 0
 
 
@@ -113,8 +127,19 @@ def commands() -> Commands:
     c = cli.add("demo", cmd_demo, "render a small corpus, train or load a model, generate "
                 "notes, write a report", default_preset="quick")
     c.add_argument("--out", default="reports/sing", help="report folder")
-    c.add_argument("--run", help="use this trained run instead of training the quick model")
+    c.add_argument("--run", help="use this trained run (folder or exported model file) instead "
+                   "of the packaged small model")
+    c.add_argument("--train", action="store_true",
+                   help="train the quick preset here instead (several minutes)")
+    c.add_argument("--limit", type=int, default=48,
+                   help="at most this many notes scored per split (0: all)")
     c.add_argument("--force", action="store_true", help="replace an existing demo run")
+    c = cli.add("export", cmd_export, "write a run's SING weights (float16), config and "
+                "training curves to one file (what demo and generate --run FILE load)",
+                config=False)
+    c.add_argument("--run", required=True, help="a trained run folder")
+    c.add_argument("-o", "--out", required=True, help="the model file (.safetensors)")
+    c.add_argument("--force", action="store_true", help="replace an existing file")
     return cli
 
 

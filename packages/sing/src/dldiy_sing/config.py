@@ -72,6 +72,18 @@ class ModelConfig:
     """1x1 convolutions with ReLU after the first one."""
     window: bool = True
     """Weights of the wave-facing (transposed) convolutions smoothed by a squared Hann window."""
+    init: Literal["torch", "scaled"] = "torch"
+    """Initial weights of the encoder and decoder. ``torch``: PyTorch's default, as the released
+    code had. With it the biases outweigh the signal after a few layers (the notes' RMS is a few
+    hundredths), so the autoencoder starts as a near-constant function of its input and learns
+    for a long time before its output depends on the note. ``scaled``: He-normal weights and
+    zero biases, the encoder's first layer scaled by ``1 / input_rms`` and the decoder's output
+    layer by ``output_gain``, so that the embeddings have unit scale and the output depends on
+    the input from the first step."""
+    input_rms: float = 0.05
+    """Typical RMS of a note (``scaled`` init only; the small corpus: 0.053)."""
+    output_gain: float = 0.2
+    """Scale of the decoder's output layer at ``scaled`` init (output RMS about 0.007)."""
     hidden: int = 1024
     layers: int = 3
     instrument_dim: int = 16
@@ -83,7 +95,12 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     kind: Literal["spectral", "wav"] = "spectral"
-    """spectral: L1 on log(eps + |STFT|^2) (paper eq. 2); wav: MSE on the waveform."""
+    """spectral: a distance between log(eps + |STFT|^2) (paper eq. 2); wav: MSE on the
+    waveform."""
+    distance: Literal["l1", "mse"] = "l1"
+    """Training distance between the log power spectrograms: ``l1`` is eq. 2 of the paper;
+    ``mse`` is the released code's default training loss (its ``--l1`` flag switched to eq. 2).
+    Evaluation and validation always report eq. 2 (L1)."""
     epsilon: float = 1.0
     """The paper's 1 suits NSynth's levels; the rendered notes are quieter, so that a silent
     output is a near-stationary point of eq. 2 with eps = 1 (an autoencoder trained so collapsed
@@ -122,9 +139,9 @@ SMALL_DATA = {"soundfonts": ["fluidr3"], "programs": [0, 19, 24, 40, 56, 73],
 PRESETS: dict[str, dict] = {
     "paper": {},
     "small": {"data": SMALL_DATA,
-              "model": {"channels": 256, "hidden": 256},
-              "loss": {"epsilon": 1e-2},
-              "stages": {"ae_epochs": 4, "seq_epochs": 10, "sing_epochs": 2, "eval_notes": 48},
+              "model": {"channels": 256, "hidden": 256, "init": "scaled"},
+              "loss": {"epsilon": 1e-2, "distance": "mse"},
+              "stages": {"ae_epochs": 12, "seq_epochs": 4, "sing_epochs": 2, "eval_notes": 48},
               "train": {"batch_size": 8, "log_every": 10, "checkpoint_every": 50}},
     "quick": {"data": {**SMALL_DATA, "programs": [0, 24, 40, 73], "pitch_min": 55,
                        "pitch_max": 72, "velocities": [50, 100]},

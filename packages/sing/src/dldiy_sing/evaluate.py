@@ -10,6 +10,7 @@ test notes (valid/test: instrument-pitch pairs never seen in training), against
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dldiy_core import CheckpointError, UserError, from_dict, load_checkpoint, load_module_state
+from dldiy_core import (
+    CheckpointError,
+    UserError,
+    from_dict,
+    load_checkpoint,
+    load_module_state,
+    save_checkpoint,
+    to_dict,
+)
 
 from .config import SingConfig
 from .models import NOTE_SAMPLES, SING, Autoencoder
 from .nsynth import NSynth, notes_dataset
 from .render import build_corpus
-from .spectral import spectral_loss
+from .spectral import log_power
 from .train import CHECKPOINT, batched
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,8 @@ class Run:
     velocities: list[int]
     sing: SING
     autoencoder: Autoencoder | None
+    curves: dict | None = None
+    """Training curves per stage, kept in an exported model file (:func:`export_model`)."""
 
 
 def _weights(path: Path) -> tuple[dict, dict]:
@@ -47,10 +58,30 @@ def _weights(path: Path) -> tuple[dict, dict]:
         raise CheckpointError(f"{path}: not a SING run checkpoint") from None
 
 
+def _parse_config(raw: dict, path: Path) -> tuple[SingConfig, list[str], list[int]]:
+    try:
+        corpus = raw["corpus"]
+        cfg = from_dict(SingConfig, {k: v for k, v in raw.items() if k != "corpus"})
+        return cfg, list(corpus["instruments"]), list(corpus["velocities"])
+    except (KeyError, TypeError, UserError) as e:
+        raise CheckpointError(f"{path}: not a SING run checkpoint ({e})") from None
+
+
 def load_run(folder: str | Path, best: bool = True) -> Run:
     """The config, corpus vocabulary and trained models of a ``train`` run folder (the best
-    validation weights of the end-to-end stage when kept, else its last weights)."""
+    validation weights of the end-to-end stage when kept, else its last weights), or of a
+    model file written by :func:`export_model` (SING only, no autoencoder)."""
     folder = Path(folder)
+    if folder.is_file():
+        ck = load_checkpoint(folder)
+        if ck.get("kind") != "sing-model" or "model" not in ck or "config" not in ck:
+            raise CheckpointError(f"{folder}: not a SING model file (write one with "
+                                  "'dldiy-sing export')")
+        cfg, instruments, velocities = _parse_config(ck["config"], folder)
+        sing = SING(cfg.model, len(instruments), len(velocities))
+        load_module_state(sing, ck["model"], folder)
+        return Run(folder, cfg, instruments, velocities, sing.float().eval(), None,
+                   ck.get("curves"))
     stage = folder / "sing"
     path = stage / "best.safetensors" if best and (stage / "best.safetensors").is_file() \
         else stage / CHECKPOINT
@@ -58,12 +89,7 @@ def load_run(folder: str | Path, best: bool = True) -> Run:
         raise UserError(f"{folder}: no trained SING model ({path.relative_to(folder)} missing; "
                         "run all stages with 'dldiy-sing train')")
     state, raw = _weights(path)
-    try:
-        corpus = raw["corpus"]
-        cfg = from_dict(SingConfig, {k: v for k, v in raw.items() if k != "corpus"})
-        instruments, velocities = list(corpus["instruments"]), list(corpus["velocities"])
-    except (KeyError, TypeError, UserError) as e:
-        raise CheckpointError(f"{path}: not a SING run checkpoint ({e})") from None
+    cfg, instruments, velocities = _parse_config(raw, path)
     sing = SING(cfg.model, len(instruments), len(velocities))
     load_module_state(sing, state, path)
     ae = None
@@ -73,6 +99,36 @@ def load_run(folder: str | Path, best: bool = True) -> Run:
         load_module_state(ae, _weights(ae_path)[0], ae_path)
         ae.eval()
     return Run(folder, cfg, instruments, velocities, sing.eval(), ae)
+
+
+def stage_curves(run: Path) -> dict[str, dict[str, tuple[list, list]]]:
+    """Per stage of a run folder: train loss and validation spectral loss against steps."""
+    out = {}
+    for stage in ("ae", "seq", "sing"):
+        path = run / stage / "metrics.jsonl"
+        if not path.is_file():
+            continue
+        recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        tr = [(r["step"], r["loss"]) for r in recs if r["kind"] == "train" and "loss" in r]
+        va = [(r["step"], r["valid_loss"]) for r in recs if r["kind"] == "valid"]
+        out[stage] = {"train": tuple(map(list, zip(*tr, strict=True))) if tr else ([], []),
+                      "valid (spectral)": tuple(map(list, zip(*va, strict=True)))
+                      if va else ([], [])}
+    return out
+
+
+def export_model(run: str | Path, path: str | Path) -> Path:
+    """One file with a run's SING weights in float16 (generation needs nothing else), its config
+    and its training curves: what ``demo`` and ``generate --run FILE`` load."""
+    if Path(run).is_file():
+        raise UserError(f"{run}: already a model file (give a run folder)")
+    loaded = load_run(run)
+    state = {k: v.half() if v.is_floating_point() else v
+             for k, v in loaded.sing.state_dict().items()}
+    config = {**to_dict(loaded.cfg), "corpus": {"instruments": loaded.instruments,
+                                                "velocities": loaded.velocities}}
+    return save_checkpoint(path, {"kind": "sing-model", "model": state, "config": config,
+                                  "curves": stage_curves(Path(run))})
 
 
 def pitch_shift(wav: np.ndarray, semitones: float) -> np.ndarray:
@@ -104,24 +160,35 @@ def nearest_neighbour(corpus: NSynth, train: np.ndarray, index: np.ndarray,
 
 def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
                 batch_size: int = 16) -> dict[str, float]:
-    """Mean spectral loss per note of SING, the autoencoder and the baseline on ``index``."""
+    """Mean spectral loss per note (eq. 2, L1; and ``<method>_log_mse``, the squared distance
+    between the log power spectrograms) of SING, the autoencoder, the baseline and silence on
+    ``index``."""
     lc = run.cfg.loss
     src, shift = nearest_neighbour(corpus, train, index)
     cache: dict[int, np.ndarray] = {}
-    sums = {"sing": 0.0, "autoencoder": 0.0, "nearest_neighbour": 0.0, "silence": 0.0}
+    methods = ("sing", "autoencoder", "nearest_neighbour", "silence")
+    sums = {m: 0.0 for m in methods}
+    sq = {m: 0.0 for m in methods}
     n_nn = 0
     offset = 0
     with torch.no_grad():
         for inst, pitch, vel, wav in batched(notes_dataset(corpus, index), batch_size):
             b = len(wav)
+            target = log_power(wav, lc.n_fft, lc.hop, lc.epsilon)
 
-            def loss(out: torch.Tensor, target: torch.Tensor = wav) -> torch.Tensor:
-                return spectral_loss(out, target, lc.n_fft, lc.hop, lc.epsilon, reduce=False)
+            def add(name: str, out: torch.Tensor, keep: torch.Tensor | None = None,
+                    target: torch.Tensor = target) -> None:
+                diff = log_power(out, lc.n_fft, lc.hop, lc.epsilon) - target
+                l1, l2 = diff.abs().mean(dim=(1, 2)), diff.square().mean(dim=(1, 2))
+                if keep is not None:
+                    l1, l2 = l1[keep], l2[keep]
+                sums[name] += float(l1.sum())
+                sq[name] += float(l2.sum())
 
-            sums["sing"] += float(loss(run.sing(inst, pitch, vel)).sum())
-            sums["silence"] += float(loss(torch.zeros_like(wav)).sum())
+            add("sing", run.sing(inst, pitch, vel))
+            add("silence", torch.zeros_like(wav))
             if run.autoencoder is not None:
-                sums["autoencoder"] += float(loss(run.autoencoder(wav)).sum())
+                add("autoencoder", run.autoencoder(wav))
             ok = src[offset:offset + b] >= 0
             if ok.any():
                 base = np.zeros((b, NOTE_SAMPLES), np.float32)
@@ -130,16 +197,18 @@ def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
                     if j not in cache:
                         cache[j] = corpus.audio(j)
                     base[r] = pitch_shift(cache[j], shift[offset + r])
-                per_note = loss(torch.from_numpy(base))
-                sums["nearest_neighbour"] += float(per_note[torch.from_numpy(ok)].sum())
+                add("nearest_neighbour", torch.from_numpy(base), torch.from_numpy(ok))
                 n_nn += int(ok.sum())
             offset += b
-    out = {"notes": len(index), "sing": sums["sing"] / max(len(index), 1)}
-    if run.autoencoder is not None:
-        out["autoencoder"] = sums["autoencoder"] / max(len(index), 1)
-    out["nearest_neighbour"] = sums["nearest_neighbour"] / max(n_nn, 1)
+    counts = {"sing": len(index), "autoencoder": len(index), "nearest_neighbour": n_nn,
+              "silence": len(index)}
+    out: dict[str, float] = {"notes": len(index)}
+    for m in methods:
+        if m == "autoencoder" and run.autoencoder is None:
+            continue
+        out[m] = sums[m] / max(counts[m], 1)
+        out[f"{m}_log_mse"] = sq[m] / max(counts[m], 1)
     out["nearest_neighbour_notes"] = n_nn
-    out["silence"] = sums["silence"] / max(len(index), 1)
     return out
 
 

@@ -132,12 +132,40 @@ class ConvEncoder(nn.Module):
         return self.layers(F.pad(wav, (self.pad, self.pad)).unsqueeze(1))
 
 
+def scaled_init(encoder: ConvEncoder | None, decoder: ConvDecoder | None,
+                cfg: ModelConfig) -> None:
+    """``model.init = "scaled"``: He-normal weights (ReLU gain) and zero biases in every
+    convolution; the encoder's windowed first layer divided by ``input_rms`` and by the RMS of
+    its window, its last (linear) layer with gain 1, the decoder's transposed convolution
+    ``output_gain * sqrt(2 / (channels * kernel))``. Embeddings then have about unit scale and
+    the output depends on the input at step 0 (see :class:`~dldiy_sing.config.ModelConfig`)."""
+    with torch.no_grad():
+        for part in (encoder, decoder):
+            if part is None:
+                continue
+            convs = [m for m in part.modules() if isinstance(m, nn.Conv1d | nn.ConvTranspose1d)]
+            for m in convs:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            if part is encoder:
+                first, last = convs[0], convs[-1]
+                win = float(first.window.square().mean()) if first.window is not None else 1.0
+                first.weight.div_(cfg.input_rms * win ** 0.5)
+                last.weight.mul_(0.5 ** 0.5)
+            else:
+                out = convs[-1]
+                out.weight.normal_(0.0, cfg.output_gain * (2.0 / (cfg.channels * cfg.kernel))
+                                   ** 0.5)
+
+
 class Autoencoder(nn.Module):
     """Stage 1 of the schedule: ``decoder(encoder(wav))``, ``[B, 64000] -> [B, 64000]``."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.encoder, self.decoder = ConvEncoder(cfg), ConvDecoder(cfg)
+        if cfg.init == "scaled":
+            scaled_init(self.encoder, self.decoder, cfg)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(wav))

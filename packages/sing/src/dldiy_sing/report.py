@@ -1,10 +1,10 @@
-"""``dldiy-sing demo``: a small corpus, a small model (trained here with the quick preset, or a
-run you trained), generated notes and the report page (table, loss curves per stage, target vs
-generated spectrograms, audio players)."""
+"""``dldiy-sing demo``: a small corpus, a small model (by default the packaged one, trained by this
+project with the ``small`` preset and exported with ``dldiy-sing export``; or the quick preset
+trained here with ``--train``; or a run you trained), generated notes and the report page
+(table, loss curves per stage, target vs generated spectrograms, audio players)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -15,7 +15,7 @@ import torch
 from dldiy_core import Report, UserError, new_figure
 
 from .config import SingConfig
-from .evaluate import evaluate_run, load_run, pitch_shift
+from .evaluate import evaluate_run, load_run, pitch_shift, stage_curves
 from .generate import synthesize
 from .nsynth import SAMPLE_RATE, NSynth
 from .render import build_corpus
@@ -23,22 +23,6 @@ from .spectral import log_power
 from .train import CHECKPOINT, STAGES, train
 
 log = logging.getLogger(__name__)
-
-
-def stage_curves(run: Path) -> dict[str, dict[str, tuple[list, list]]]:
-    """Per stage: train loss and validation spectral loss against steps."""
-    out = {}
-    for stage in STAGES:
-        path = run / stage / "metrics.jsonl"
-        if not path.is_file():
-            continue
-        recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        tr = [(r["step"], r["loss"]) for r in recs if r["kind"] == "train" and "loss" in r]
-        va = [(r["step"], r["valid_loss"]) for r in recs if r["kind"] == "valid"]
-        out[stage] = {"train": tuple(map(list, zip(*tr, strict=True))) if tr else ([], []),
-                      "valid (spectral)": tuple(map(list, zip(*va, strict=True)))
-                      if va else ([], [])}
-    return out
 
 
 def spectrogram_figure(target: np.ndarray, generated: np.ndarray, baseline: np.ndarray | None,
@@ -58,8 +42,20 @@ def spectrogram_figure(target: np.ndarray, generated: np.ndarray, baseline: np.n
     return fig
 
 
-def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False) -> Path:
-    if run is None:
+PACKAGED = Path(__file__).parent / "pretrained" / "sing-small.safetensors"
+"""SING of the ``small`` preset trained by this project (seed 0; the README gives the
+commands), float16 weights, about 4 MB."""
+
+
+def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False,
+         train_quick: bool = False, limit: int = 0) -> Path:
+    """The report page in ``out``; ``limit``: at most this many notes scored per split."""
+    if run is None and not train_quick:
+        if not PACKAGED.is_file():
+            raise UserError(f"{PACKAGED}: the packaged model is missing (reinstall, or pass "
+                            "--train or --run RUN)")
+        run_dir = PACKAGED
+    elif run is None:
         run_dir = out / "run"
         if force and run_dir.exists():
             shutil.rmtree(run_dir)
@@ -71,7 +67,7 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
         run_dir = Path(run)
         if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
             raise UserError(f"{out}: the report folder must not be inside the run {run_dir}")
-    scores = evaluate_run(run_dir)
+    scores = evaluate_run(run_dir, limit=limit)
     model = load_run(run_dir)
     corpus = NSynth(build_corpus(model.cfg.data))
     d = model.cfg.data
@@ -90,14 +86,17 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
            f"{', '.join(d.soundfonts)}. Valid and test hold instrument-pitch pairs never seen in "
            "training. Spectral loss = eq. 2 of the paper (L1 between "
            f"log({model.cfg.loss.epsilon:g} + |STFT|^2)), mean per note; lower is better. "
-           "Silence (an all-zero output) is the floor a useful model must beat.")
+           "Silence (an all-zero output) is the floor a useful model must beat."
+           + (f" At most {limit} notes per split are scored (a fixed random subset)."
+              if limit else ""))
     r.section("Spectral loss per split")
     r.table(["split", "notes", "SING", "autoencoder", "nearest neighbour", "silence"],
             [[s, scores[s]["notes"], scores[s]["sing"], scores[s].get("autoencoder"),
               scores[s]["nearest_neighbour"], scores[s]["silence"]]
              for s in ("train", "valid", "test") if s in scores])
     r.section("Training, per stage")
-    for stage, series in stage_curves(run_dir).items():
+    curves = model.curves if model.curves is not None else stage_curves(run_dir)
+    for stage, series in curves.items():
         r.line_plot(f"loss_{stage}", {k: v for k, v in series.items() if v[0]},
                     xlabel="step", ylabel="loss", caption=f"stage {stage}")
     r.section("Test notes: target, SING, nearest-neighbour baseline")

@@ -29,8 +29,13 @@ def spectral_loss(output: torch.Tensor, target: torch.Tensor, n_fft: int = 1024,
 
 def note_loss(output: torch.Tensor, target: torch.Tensor, cfg: LossConfig,
               reduce: bool = True) -> torch.Tensor:
-    """The configured training loss: spectral (eq. 2) or waveform MSE."""
+    """The configured training loss: spectral (eq. 2, or the squared distance between the log
+    power spectrograms with ``distance="mse"``) or waveform MSE."""
     if cfg.kind == "wav":
         err = F.mse_loss(output.float(), target.float(), reduction="none").mean(dim=1)
         return err.mean() if reduce else err
+    if cfg.distance == "mse":
+        diff = (log_power(output, cfg.n_fft, cfg.hop, cfg.epsilon)
+                - log_power(target, cfg.n_fft, cfg.hop, cfg.epsilon)).square()
+        return diff.mean() if reduce else diff.mean(dim=(1, 2))
     return spectral_loss(output, target, cfg.n_fft, cfg.hop, cfg.epsilon, reduce)
