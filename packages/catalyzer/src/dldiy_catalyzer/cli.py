@@ -36,13 +36,16 @@ CHUNK = 100_000
 """Vectors encoded at a time by ``index build``."""
 
 
-def load_run(run: str | Path) -> tuple[CatalyzerConfig, Catalyzer]:
-    """The config and trained network of a ``train`` run folder."""
+def load_run(run: str | Path, best: bool = False) -> tuple[CatalyzerConfig, Catalyzer]:
+    """The config and trained network of a ``train`` run folder (``best``: its checkpoint of
+    best validation, written by ``tune``)."""
     run = check_input(run, "run", folder=True, register=False)
-    path = run / "checkpoint.safetensors"
+    name = "best.safetensors" if best else "checkpoint.safetensors"
+    path = run / name
     if not path.is_file():
-        raise CheckpointError(f"{run}: no checkpoint.safetensors in this run folder (not a "
-                              "catalyzer run, or stopped before its first checkpoint)")
+        why = ("no validation ran: only 'tune' runs have one" if best else
+               "not a catalyzer run, or stopped before its first checkpoint")
+        raise CheckpointError(f"{run}: no {name} in this run folder ({why})")
     state = load_checkpoint(path)
     try:
         cfg = from_dict(CatalyzerConfig, state["config"])
@@ -126,7 +129,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluate import baseline_recalls, catalyzer_recalls, lattice_codes
 
-    cfg, net = load_run(args.run)
+    cfg, net = load_run(args.run, best=args.best)
     inputs = [*run_files(args.run), *data_inputs(cfg)]
     if args.json:
         prepare_out_file(args.json, inputs, force=args.force)
@@ -148,7 +151,7 @@ def cmd_index_build(args) -> int:
         raise UserError(f"--shards {args.shards}: must be >= 1")
     run = check_input(args.run, "run", folder=True, register=False)
     vectors = check_input(args.vectors, "vectors")
-    cfg, net = load_run(run)
+    cfg, net = load_run(run, best=args.best)
     data = data_inputs_if_present(cfg)
     inputs = [vectors, *data, *run_files(run)]
     out = out_file(args.out, inputs, args.force, ".safetensors", "indexes")
@@ -161,8 +164,8 @@ def cmd_index_build(args) -> int:
             raise UserError(f"--r2 {args.r2}: {why}")
     x = read_vectors(vectors, "vectors")
     index = CatalyzerIndex(net, r2=args.r2, shards=args.shards, keep_vectors=args.keep_vectors)
-    index.sources = {"vectors": str(vectors.resolve()),
-                     "run": str((run / "checkpoint.safetensors").resolve())}
+    weights = "best.safetensors" if args.best else "checkpoint.safetensors"
+    index.sources = {"vectors": str(vectors.resolve()), "run": str((run / weights).resolve())}
     if data:
         index.sources["data"] = str(data[0].resolve())
     for i in range(0, len(x), CHUNK):
@@ -230,6 +233,39 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def parse_list(text: str, flag: str, kind: type) -> list:
+    """``"0,0.01,0.05"`` -> ``[0.0, 0.01, 0.05]``; anything else is one line naming ``flag``."""
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{flag} {text}: expected comma-separated {kind.__name__} values"
+                        ) from None
+    if not values:
+        raise UserError(f"{flag} {text!r}: give at least one value")
+    return values
+
+
+def cmd_tune(args) -> int:
+    from .tune import check_grid, check_validation, tune
+
+    cfg = config_from_args(CatalyzerConfig, PRESETS, args)
+    d_outs = parse_list(args.d_outs, "--d-outs", int)
+    lambdas = parse_list(args.lambdas, "--lambdas", float)
+    check_grid(d_outs, lambdas, args.bits)
+    check_validation(cfg.data.n_train, args.valid_queries, args.valid_base, cfg)
+    inputs = data_inputs(cfg)
+    out = prepare_out_dir(args.out, inputs, force=args.force)
+    d = cfg.data
+    splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
+    summary = tune(cfg, out, splits, d_outs, lambdas, args.bits, args.valid_queries,
+                   args.valid_base, force=args.force)
+    emit_results(summary, out / "tune.json")
+    c = summary["chosen"]
+    print(f"chosen: d_out={c['d_out']} lambda={c['lambda']:g} r2={c['r2']} ({c['bits']} bits), "
+          f"validation recall@10 {c['valid_recall10']:.4f}; {c['checkpoint']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .report import demo
 
@@ -247,6 +283,8 @@ def commands() -> Commands:
     add_output_args(c, help="run folder", resume=True)
     c = cli.add("eval", cmd_eval, "recall@1/10/100 of a trained run", config=False)
     c.add_argument("--run", required=True)
+    c.add_argument("--best", action="store_true",
+                   help="the run's best validation checkpoint (runs made by tune)")
     c.add_argument("--baselines", action="store_true", help="also PQ, OPQ, LSH, ITQ, raw lattice")
     add_output_args(c, flag="--json", required=False, help="write the recalls here")
     index = cli.sub.add_parser("index", help="build or search a CatalyzerIndex").add_subparsers(
@@ -254,6 +292,8 @@ def commands() -> Commands:
     c = cli.add("build", cmd_index_build, "encode vectors with a trained run", config=False,
                 parent=index)
     c.add_argument("--run", required=True)
+    c.add_argument("--best", action="store_true",
+                   help="the run's best validation checkpoint (runs made by tune)")
     c.add_argument("--vectors", required=True, help=".fvecs, .bvecs or .npy")
     add_output_args(c, help="index file (.safetensors)")
     c.add_argument("--r2", type=int, default=None,
@@ -269,6 +309,16 @@ def commands() -> Commands:
     c.add_argument("--mmap", action="store_true",
                    help="memory-map the index's points and raw vectors instead of reading them")
     add_output_args(c, required=False, help=".ivecs file for the ids (default: print)")
+    c = cli.add("tune", cmd_tune, "pick lambda and (d_out, r2) at a bit budget on a validation "
+                "split carved from the training set (never the queries)")
+    add_output_args(c, help="tune folder: one run per candidate and tune.json")
+    c.add_argument("--bits", type=int, default=64, help="code size budget (default 64)")
+    c.add_argument("--d-outs", default="24,32,40", help="output dimensions to try")
+    c.add_argument("--lambdas", default="0,0.01,0.05,0.1", help="KoLeo weights to try")
+    c.add_argument("--valid-queries", type=int, default=1000,
+                   help="validation queries carved from the training set")
+    c.add_argument("--valid-base", type=int, default=10_000,
+                   help="validation database vectors carved from the training set")
     c = cli.add("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
     add_output_args(c, flag="--json", required=False, help="write the figures here")
     c.add_argument("--curves", action="store_true",
