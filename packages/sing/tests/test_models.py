@@ -123,3 +123,10 @@ def test_bf16_generation_on_gpu():
         fast = fast_model(model)(*(a.cuda() for a in args)).float().cpu()
     assert fast.shape == (2, 64000)
     assert spectral_loss(fast, ref).item() < 0.05 * spectral_loss(torch.zeros_like(ref), ref)
+
+
+def test_dominant_bin_finds_the_fundamental():
+    from dldiy_sing.evaluate import dominant_bin
+
+    x = torch.from_numpy(tone(69, 100, [1.0, 0.3]))[None]  # 440 Hz: bin 440 / 15.625 = 28.2
+    assert int(dominant_bin(log_power(x, epsilon=1e-2))[0]) == 28

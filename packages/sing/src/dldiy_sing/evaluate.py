@@ -158,32 +158,47 @@ def nearest_neighbour(corpus: NSynth, train: np.ndarray, index: np.ndarray,
     return src, shift
 
 
+def dominant_bin(log_spec: torch.Tensor) -> torch.Tensor:
+    """``log(eps + |STFT|^2) [B, F, frames]`` -> ``[B]``: the frequency bin (above DC) of
+    the largest time-averaged power, the note's dominant partial."""
+    return log_spec.exp().mean(dim=2)[:, 1:].argmax(dim=1) + 1
+
+
 def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
                 batch_size: int = 16) -> dict[str, float]:
-    """Mean spectral loss per note (eq. 2, L1; and ``<method>_log_mse``, the squared distance
+    """Mean spectral loss per note (eq. 2, L1; ``<method>_log_mse``, the squared distance
     between the log power spectrograms) of SING, the autoencoder, the baseline and silence on
-    ``index``."""
+    ``index``; ``<method>_peak_match``: the share of notes whose dominant partial
+    (:func:`dominant_bin`) is within one bin (15.6 Hz) of the target's, a check that the pitch
+    is audible."""
     lc = run.cfg.loss
     src, shift = nearest_neighbour(corpus, train, index)
     cache: dict[int, np.ndarray] = {}
     methods = ("sing", "autoencoder", "nearest_neighbour", "silence")
     sums = {m: 0.0 for m in methods}
     sq = {m: 0.0 for m in methods}
+    peaks = {m: 0 for m in methods if m != "silence"}
     n_nn = 0
     offset = 0
     with torch.no_grad():
         for inst, pitch, vel, wav in batched(notes_dataset(corpus, index), batch_size):
             b = len(wav)
             target = log_power(wav, lc.n_fft, lc.hop, lc.epsilon)
+            target_peak = dominant_bin(target)
 
             def add(name: str, out: torch.Tensor, keep: torch.Tensor | None = None,
-                    target: torch.Tensor = target) -> None:
-                diff = log_power(out, lc.n_fft, lc.hop, lc.epsilon) - target
+                    target: torch.Tensor = target, target_peak: torch.Tensor = target_peak
+                    ) -> None:
+                lp = log_power(out, lc.n_fft, lc.hop, lc.epsilon)
+                diff = lp - target
                 l1, l2 = diff.abs().mean(dim=(1, 2)), diff.square().mean(dim=(1, 2))
+                same = (dominant_bin(lp) - target_peak).abs() <= 1
                 if keep is not None:
-                    l1, l2 = l1[keep], l2[keep]
+                    l1, l2, same = l1[keep], l2[keep], same[keep]
                 sums[name] += float(l1.sum())
                 sq[name] += float(l2.sum())
+                if name in peaks:
+                    peaks[name] += int(same.sum())
 
             add("sing", run.sing(inst, pitch, vel))
             add("silence", torch.zeros_like(wav))
@@ -208,6 +223,8 @@ def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
             continue
         out[m] = sums[m] / max(counts[m], 1)
         out[f"{m}_log_mse"] = sq[m] / max(counts[m], 1)
+        if m in peaks:
+            out[f"{m}_peak_match"] = peaks[m] / max(counts[m], 1)
     out["nearest_neighbour_notes"] = n_nn
     return out
 
