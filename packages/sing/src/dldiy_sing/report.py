@@ -79,7 +79,7 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
     r.headline("test, nearest-neighbour baseline", test.get("nearest_neighbour"))
     r.headline("test, autoencoder", test.get("autoencoder"))
     r.headline("test, silence", test.get("silence"))
-    r.headline("training notes", scores["train"]["notes"])
+    r.headline("training notes", int(len(split["train"])))
     r.text(f"Run {run_dir} (preset sizes: {model.cfg.model.channels} decoder channels, LSTM "
            f"{model.cfg.model.layers} x {model.cfg.model.hidden}); corpus {corpus.folder.name}: "
            f"{len(corpus)} notes of {len(corpus.instruments)} instruments rendered from "
