@@ -59,6 +59,7 @@ def test_study_attack_explain_criticize_report(tiny_setup, tmp_path):
 
 def test_bench_keys(tiny_setup, tmp_path):
     r = run_cli(main, ["bench", *tiny_args(tiny_setup), "--images", "8", "--mmd-points", "300",
+                       "--rounds", "1",
                        "--json", str(tmp_path / "b.json")])
     assert r.code == 0, r.err
     f = json.loads((tmp_path / "b.json").read_text())["figures"]

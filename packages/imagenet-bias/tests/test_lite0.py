@@ -105,3 +105,42 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"w": torch.zeros(1), "obj": datetime.date(2018, 9, 8)}, tmp_path / "evil.pth")
     with pytest.raises(UserError, match="not a readable state_dict"):
         read_state_dict(tmp_path / "evil.pth")
+
+
+@pytest.mark.parametrize("size", [224, 161])  # even and odd sizes: TF "SAME" both ways
+def test_fused_inference_is_the_plain_network(lite0, size):
+    from dldiy_imagenet_bias.fused import FusedLite0, fused_available
+
+    if not fused_available():
+        pytest.skip("this torch has no fused oneDNN convolution")
+    plain = load_classifier("lite0", fold_bn=False)
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, size, size)
+    with torch.inference_mode():
+        want_f, want = plain.features_and_logits(x)
+        fused = FusedLite0(plain.net)  # folds a copy: the plain network keeps its BatchNorms
+        f, logits = fused.features_and_logits(plain.normalise(x))
+        assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules()) == 49
+        torch.testing.assert_close(f, want_f, atol=2e-3, rtol=1e-3)
+        torch.testing.assert_close(logits, want, atol=2e-3, rtol=1e-3)
+        # bf16: close, not equal (its top-1 agreement on real images is a bench figure)
+        for depthwise in ("bf16", "fp32"):
+            low = FusedLite0(plain.net, "bf16", depthwise)(plain.normalise(x))
+            assert low.dtype == torch.float32
+            assert (low - want).abs().max() < 0.1 * want.abs().max()
+    with pytest.raises(ValueError, match="depthwise"):
+        FusedLite0(plain.net, "bf16", "fp16")
+
+
+def test_predict_uses_one_pass_for_features_and_logits(lite0):
+    from dldiy_imagenet_bias.predict import fused_model, predict
+
+    pixels = (torch.rand(5, 3, 224, 224) * 255).to(torch.uint8)
+    fast = predict(lite0, pixels, batch_size=2, features=True)
+    slow = predict(lite0, pixels, batch_size=4, features=True, fused=False)
+    torch.testing.assert_close(fast.logits, slow.logits, atol=2e-3, rtol=1e-3)
+    torch.testing.assert_close(fast.features, slow.features, atol=2e-3, rtol=1e-3)
+    torch.testing.assert_close(predict(lite0, pixels).logits, fast.logits)
+    assert fast.features.shape == (5, 1280)
+    if fused_model(lite0) is not None:  # built once, kept
+        assert fused_model(lite0) is fused_model(lite0)

@@ -48,15 +48,42 @@ def test_analyze_turns_answers_into_rectified_accuracy(tmp_path):
                                      str(tmp_path / "b.json")]), "b.json", "study")
 
 
+def _real_study(tmp_path):
+    """`study` on the real Lite0 and the bundled photos: the command a user types."""
+    r = run_cli(main, ["study", "--set", "data.images=photos", "--out", str(tmp_path / "study")])
+    assert r.code == 0, r.err
+    study_id, recs = read_study(tmp_path / "study")
+    mistakes = [x["id"] for x in recs if not x["top1_ok"]]
+    assert len(recs) == 10 and len(mistakes) >= 2, recs
+    return study_id, recs, mistakes
+
+
+def test_study_and_analyze_on_the_real_model(tmp_path):
+    """study -> answers -> analyze on real predictions: one mistake judged acceptable raises
+    top-1 by exactly one image, an unanswered one stays wrong."""
+    study_id, recs, mistakes = _real_study(tmp_path)
+    (tmp_path / "a.json").write_text(json.dumps({"study": study_id,
+                                                 "answers": {str(mistakes[0]): True}}))
+    r = run_cli(main, ["analyze", "--study", str(tmp_path / "study"), "--answers",
+                       str(tmp_path / "a.json"), "--json", str(tmp_path / "r.json")])
+    assert r.code == 0, r.err
+    f = json.loads((tmp_path / "r.json").read_text())["figures"]
+    ok = sum(x["top1_ok"] for x in recs)
+    assert f["top1"] == ok / 10 and f["rectified_top1"] == (ok + 1) / 10
+    assert f["n_mistakes"] == len(mistakes) and f["n_answered"] == f["n_accepted"] == 1
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian chromium + chromium-driver")
 def test_study_page_in_headless_chromium(tmp_path):
+    """The page of the real `study` command, answered in a browser, read by `analyze`."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    recs = fake_records()
-    page = write_study(recs, tmp_path / "study", study_id="browser")
+    study_id, recs, mistakes = _real_study(tmp_path)
+    page = tmp_path / "study" / "index.html"
+    a, b = mistakes[:2]
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     opts = webdriver.ChromeOptions()
@@ -72,15 +99,14 @@ def test_study_page_in_headless_chromium(tmp_path):
                                {"behavior": "allow", "downloadPath": str(downloads)})
         driver.get(Path(page).resolve().as_uri())
         imgs = driver.find_elements(By.CSS_SELECTOR, ".card img")
-        assert len(imgs) == 3
+        assert len(imgs) == len(mistakes)
         assert all(driver.execute_script("return arguments[0].naturalWidth", i) > 0
                    for i in imgs)
-        driver.find_element(By.CSS_SELECTOR, "#m1 button.ok").click()
-        driver.find_element(By.CSS_SELECTOR, "#m2 button.no").click()
-        driver.find_element(By.CSS_SELECTOR, "#m3 button.ok").click()
-        driver.find_element(By.CSS_SELECTOR, "#m3 button.no").click()  # changed their mind
-        assert driver.find_element(By.ID, "count").text == "3"
-        assert driver.find_element(By.ID, "m1").get_attribute("data-answer") == "acceptable"
+        driver.find_element(By.CSS_SELECTOR, f"#m{a} button.ok").click()
+        driver.find_element(By.CSS_SELECTOR, f"#m{b} button.ok").click()
+        driver.find_element(By.CSS_SELECTOR, f"#m{b} button.no").click()  # changed their mind
+        assert driver.find_element(By.ID, "count").text == "2"
+        assert driver.find_element(By.ID, f"m{a}").get_attribute("data-answer") == "acceptable"
         driver.find_element(By.ID, "save").click()
         saved = downloads / "answers.json"
         deadline = time.monotonic() + 20
@@ -89,8 +115,9 @@ def test_study_page_in_headless_chromium(tmp_path):
         assert saved.exists(), list(downloads.iterdir())
     finally:
         driver.quit()
-    answers = read_answers(saved, "browser")
-    assert answers == {1: True, 2: False, 3: False}
+    answers = read_answers(saved, study_id)
+    assert answers == {a: True, b: False}
     r = run_cli(main, ["analyze", "--study", str(tmp_path / "study"), "--answers", str(saved)])
     assert r.code == 0, r.err
-    assert json.loads(r.out)["rectified_top1"] == 0.5
+    ok = sum(x["top1_ok"] for x in recs)
+    assert json.loads(r.out)["rectified_top1"] == (ok + 1) / len(recs)

@@ -210,11 +210,12 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = _cfg(args)
-    if args.images < 1 or args.mmd_points < 20:
-        raise UserError(f"--images {args.images} / --mmd-points {args.mmd_points}: need >= 1 "
-                        f"image and >= 20 points")
+    if args.images < 1 or args.mmd_points < 20 or args.rounds < 1:
+        raise UserError(f"--images {args.images} / --mmd-points {args.mmd_points} / --rounds "
+                        f"{args.rounds}: need >= 1 image, >= 20 points, >= 1 round")
     out = _json_out(args, cfg)
-    _results(out, run_bench(cfg, n_images=args.images, mmd_points=args.mmd_points))
+    _results(out, run_bench(cfg, n_images=args.images, repeats=args.rounds,
+                            mmd_points=args.mmd_points))
     return 0
 
 
@@ -230,9 +231,12 @@ def commands() -> Commands:
         c = cli.add(name, fn, help_, default_preset="paper" if name != "bench" else "quick")
         c.add_argument("--json", help="write the results here")
         if name == "bench":
-            c.add_argument("--images", type=int, default=64, help="images timed")
+            c.add_argument("--images", type=int, default=256,
+                           help="images timed (the same ones for the bf16 agreement)")
             c.add_argument("--mmd-points", type=int, default=10_000,
                            help="points of the MMD-critic timing")
+            c.add_argument("--rounds", type=int, default=3,
+                           help="timing rounds (each variant's best round counts)")
     for name, fn, help_ in [
             ("study", cmd_study, "write the human-study page of the top-1 mistakes"),
             ("explain", cmd_explain, "explain clean and adversarial predictions"),

@@ -40,9 +40,15 @@ class DataConfig:
 
 @dataclass
 class EvalConfig:
-    batch_size: int = 32
+    batch_size: int = 8
+    """Images a forward pass (small batches keep Lite0's activations in cache: bench)."""
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = True
+    fused: bool = True
+    """Lite0 on fused oneDNN kernels (conv + ReLU6 / + residual in one kernel): bench."""
+    depthwise: Literal["bf16", "fp32"] = "bf16"
+    """Under bf16: the precision of Lite0's depthwise convolutions (fp32: fewer top-1 changes,
+    slower; bench measures both)."""
 
 
 @dataclass

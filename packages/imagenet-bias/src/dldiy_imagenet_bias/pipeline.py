@@ -62,7 +62,8 @@ def evaluate(cfg: BiasConfig, features: bool = True) -> Evaluated:
     pixels, images = load_pixels(images, clf.preprocess)
     t = time.perf_counter()
     preds = predict(clf, pixels, batch_size=cfg.eval.batch_size, precision=cfg.eval.precision,
-                    features=features, channels_last=cfg.eval.channels_last)
+                    features=features, channels_last=cfg.eval.channels_last,
+                    fused=cfg.eval.fused, depthwise=cfg.eval.depthwise)
     seconds = time.perf_counter() - t
     classes, wn = imagenet_classes(), load_wordnet()
     if preds.logits.shape[1] != len(classes):

@@ -1,4 +1,10 @@
-"""Batched inference: logits and penultimate features of uint8 images, fp32 or bf16 autocast."""
+"""Batched inference: logits and penultimate features of uint8 images, fp32 or bf16.
+
+The embedded Lite0 runs on fused oneDNN kernels (:class:`~.fused.FusedLite0`: ReLU6 and the
+residual adds inside the convolutions, folded BatchNorm, weights packed once in channels_last
+and in the chosen precision); any other model runs as it is, under bf16 autocast for bf16.
+Everything runs under ``inference_mode``. ``bench`` measures each choice against the plain
+module."""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .fused import FusedLite0, fused_available
+from .lite0 import EfficientNetLite0
 from .models import Classifier
 
 log = logging.getLogger(__name__)
@@ -43,18 +51,41 @@ def to_float(x_uint8: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def predict(clf: Classifier, pixels: torch.Tensor, *, batch_size: int = 64,
-            precision: str = "fp32", features: bool = False,
-            channels_last: bool = True) -> Predictions:
-    """Run ``clf`` over ``pixels: uint8 [N, 3, H, W]`` in batches under ``inference_mode``."""
+def fused_model(clf: Classifier, precision: str = "fp32",
+                depthwise: str = "bf16") -> FusedLite0 | None:
+    """The fused inference network of ``clf`` (built once per precision and kept on ``clf``),
+    or None when ``clf`` is not Lite0 or this torch has no fused oneDNN convolution."""
+    if not isinstance(clf.net, EfficientNetLite0) or not fused_available():
+        return None
+    key = (precision, depthwise if precision == "bf16" else "fp32")
+    cache = clf.__dict__.setdefault("_fused", {})
+    if key not in cache:
+        cache[key] = FusedLite0(clf.net, precision, key[1])
+    return cache[key]
+
+
+def predict(clf: Classifier, pixels: torch.Tensor, *, batch_size: int = 8,
+            precision: str = "fp32", features: bool = False, channels_last: bool = True,
+            fused: bool = True, depthwise: str = "bf16") -> Predictions:
+    """Run ``clf`` over ``pixels: uint8 [N, 3, H, W]`` in batches under ``inference_mode``.
+
+    ``features``: also the penultimate features, from the same forward pass. ``fused``: Lite0
+    on :class:`~.fused.FusedLite0` (``depthwise``: the precision of its depthwise convolutions
+    under bf16); otherwise, and for other models, the module itself (bf16: autocast).
+    """
+    fast = fused_model(clf, precision, depthwise) if fused else None
     logits, feats = [], []
-    with torch.inference_mode(), autocast(precision):
+    with torch.inference_mode(), autocast(precision if fast is None else "fp32"):
         for i in range(0, len(pixels), batch_size):
             x = to_float(pixels[i:i + batch_size], channels_last)
-            if features:
+            if fast is not None:
+                z = clf.normalise(x)
+                f, out = fast.features_and_logits(z) if features else (None, fast(z))
+            elif features:
                 f, out = clf.features_and_logits(x)
-                feats.append(f.float())
             else:
-                out = clf(x)
+                f, out = None, clf(x)
+            if f is not None:
+                feats.append(f.float())
             logits.append(out.float())
     return Predictions(torch.cat(logits), torch.cat(feats) if features else None)
