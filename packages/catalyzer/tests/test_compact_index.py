@@ -145,7 +145,7 @@ def test_memory_fair_curves_and_plot(net, data, tmp_path, monkeypatch):
     index = CatalyzerIndex(net, r2=79)
     index.add(splits.xb)
     got = curves.memory_fair_curves(index, splits)
-    assert got["catalyzer + lattice (r2=79)"]["bytes_per_vector"] == 24
+    assert got["catalyzer-lattice-r2=79"]["bytes_per_vector"] == 24
     assert {"PQ8np", "PQ16x4fs", "PQ24np", "PQ48x4fs"} <= set(got)
     ivf = [v for k, v in got.items() if k.startswith("IVF")]
     assert len(ivf) == 2 and all(len(v["points"]) == 2 for v in ivf)

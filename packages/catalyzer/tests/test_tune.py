@@ -34,10 +34,12 @@ def test_tune_picks_by_validation_and_keeps_the_best_checkpoint(tmp_path, vector
             "--set", "data.n_base=1500", "--set", "data.n_train=1200", "--set", "data.n_query=100",
             "--set", "train.epochs=2", "--set", "loss.rank_negative=20"]
     result = run_cli(main, ["tune", "--out", str(out), "--d-outs", "24,32", "--lambdas",
-                            "0,0.05", "--valid-queries", "50", "--valid-base", "300", *sets])
+                            "0,0.05", "--valid-queries", "50", "--valid-base", "300",
+                            "--json", str(tmp_path / "t.json"), *sets])
     assert result.code == 0, result.err
     assert "chosen: d_out=" in result.out
     summary = json.loads((out / "tune.json").read_text())["figures"]
+    assert json.loads((tmp_path / "t.json").read_text())["figures"] == summary
     rows = summary["candidates"]
     assert {(r["d_out"], r["lambda"]) for r in rows} == {(24, 0), (24, 0.05), (32, 0),
                                                         (32, 0.05)}

@@ -24,6 +24,7 @@ from dldiy_core import (
     load_module_state,
     prepare_out_dir,
     prepare_out_file,
+    write_results,
 )
 
 from .config import PRESETS, CatalyzerConfig
@@ -222,8 +223,9 @@ def cmd_bench(args) -> int:
     if args.plot:
         if not args.curves:
             raise UserError("--plot: draws the speed curves; add --curves")
-        out_file(args.plot, [*inputs, *([Path(args.json)] if args.json else [])], args.force,
-                 ".png", "plots")
+        if args.json and Path(args.plot).resolve() == Path(args.json).resolve():
+            raise UserError(f"{args.plot}: --plot and --json name the same file")
+        out_file(args.plot, inputs, args.force, ".png", "plots")
     result = run_bench(cfg, curves=args.curves)
     if args.plot:
         from .curves import plot_curves
@@ -254,12 +256,16 @@ def cmd_tune(args) -> int:
     check_grid(d_outs, lambdas, args.bits)
     check_validation(cfg.data.n_train, args.valid_queries, args.valid_base, cfg)
     inputs = data_inputs(cfg)
+    if args.json:
+        prepare_out_file(args.json, inputs, force=args.force)
     out = prepare_out_dir(args.out, inputs, force=args.force)
     d = cfg.data
     splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
     summary = tune(cfg, out, splits, d_outs, lambdas, args.bits, args.valid_queries,
                    args.valid_base, force=args.force)
     emit_results(summary, out / "tune.json")
+    if args.json:
+        write_results(args.json, summary)
     c = summary["chosen"]
     print(f"chosen: d_out={c['d_out']} lambda={c['lambda']:g} r2={c['r2']} ({c['bits']} bits), "
           f"validation recall@10 {c['valid_recall10']:.4f}; {c['checkpoint']}")
@@ -312,6 +318,7 @@ def commands() -> Commands:
     c = cli.add("tune", cmd_tune, "pick lambda and (d_out, r2) at a bit budget on a validation "
                 "split carved from the training set (never the queries)")
     add_output_args(c, help="tune folder: one run per candidate and tune.json")
+    c.add_argument("--json", help="also write the summary here (a results file)")
     c.add_argument("--bits", type=int, default=64, help="code size budget (default 64)")
     c.add_argument("--d-outs", default="24,32,40", help="output dimensions to try")
     c.add_argument("--lambdas", default="0,0.01,0.05,0.1", help="KoLeo weights to try")
