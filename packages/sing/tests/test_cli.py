@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile
 
 from dldiy_core import load_checkpoint
@@ -96,3 +97,17 @@ def test_export_then_generate_and_demo_from_the_model_file(trained_run, tmp_path
     bad.write_bytes(b"not a checkpoint")
     result = run_cli(main, ["generate", "--run", str(bad), *note, "-o", str(tmp_path / "c.wav")])
     assert result.code == 2 and "bad.safetensors" in result.err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_demo_with_the_packaged_model(tmp_path):
+    """The default demo: the packaged small model on the rendered small corpus (needs
+    libfluidsynth3 and fluid-soundfont-gm; renders 960 notes)."""
+    result = run_cli(main, ["demo", "--out", str(tmp_path / "demo"), "--limit", "8"])
+    assert result.code == 0, result.err
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["headlines"]["training notes"] == 765
+    assert summary["headlines"]["test spectral loss, SING"] > 0
+    assert {"loss_ae.png", "loss_seq.png", "loss_sing.png"} <= {m["path"] for m in
+                                                                 summary["media"]}
