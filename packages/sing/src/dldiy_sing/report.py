@@ -96,9 +96,15 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
              for s in ("train", "valid", "test") if s in scores])
     r.section("Training, per stage")
     curves = model.curves if model.curves is not None else stage_curves(run_dir)
+    lc = model.cfg.loss
+    trained_on = {"ae": "wav MSE" if lc.kind == "wav" else f"log-{lc.distance.upper()}",
+                  "seq": "embedding MSE"}
+    trained_on["sing"] = trained_on["ae"]
     for stage, series in curves.items():
-        r.line_plot(f"loss_{stage}", {k: v for k, v in series.items() if v[0]},
-                    xlabel="step", ylabel="loss", caption=f"stage {stage}")
+        named = {(f"train ({trained_on.get(stage, 'loss')})" if k == "train" else k): v
+                 for k, v in series.items() if v[0]}
+        r.line_plot(f"loss_{stage}", named, xlabel="step", ylabel="loss",
+                    caption=f"stage {stage}: training loss and the valid spectral loss (eq. 2)")
     r.section("Test notes: target, SING, nearest-neighbour baseline")
     from .evaluate import nearest_neighbour
 
