@@ -378,6 +378,16 @@ def output_cases(ws: Workspace) -> dict[str, Case]:
         args = [cmd, *ws.train_args()]
         for out, name in bad_outputs(ws.root, [ws.train], runs=runs, folder=folder):
             t[f"{cmd} {flag} {out.relative_to(ws.root)}"] = Case([*args, flag, out], name)
+    curves = ["bench", *ws.train_args(), "--curves", "--plot"]
+    for out, name in bad_outputs(ws.root, [ws.train], runs=runs):
+        t[f"bench --plot {out.relative_to(ws.root)}"] = Case([*curves, out], name)
+    tune = ["tune", *ws.train_args(), "--valid-queries", "10", "--valid-base", "50"]
+    for out, name in bad_outputs(ws.root, [ws.train], runs=runs, folder=True):
+        t[f"tune --out {out.relative_to(ws.root)}"] = Case([*tune, "--out", out], name)
+    for out, name in bad_outputs(ws.root, [ws.train], runs=runs):
+        t[f"tune --json {out.relative_to(ws.root)}"] = Case(
+            [*tune, "--out", ws.root / "new-tune", "--json", out], name, (),
+            [ws.root / "new-tune"])
     return t
 
 

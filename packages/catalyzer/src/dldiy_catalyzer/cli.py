@@ -222,7 +222,7 @@ def cmd_bench(args) -> int:
         prepare_out_file(args.json, inputs, force=args.force)
     if args.plot:
         if not args.curves:
-            raise UserError("--plot: draws the speed curves; add --curves")
+            raise UserError(f"--plot {args.plot}: draws the speed curves; add --curves")
         if args.json and Path(args.plot).resolve() == Path(args.json).resolve():
             raise UserError(f"{args.plot}: --plot and --json name the same file")
         out_file(args.plot, inputs, args.force, ".png", "plots")
