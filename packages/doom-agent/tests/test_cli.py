@@ -137,3 +137,12 @@ def test_two_process_torchrun_training(tmp_path):
     ck = load_checkpoint(tmp_path / "ddp" / "checkpoint.safetensors")
     assert ck["trainer"]["step"] == 20
     assert run_cli(main, ["eval", "--run", str(tmp_path / "ddp"), "--episodes", "1"]).code == 0
+
+
+def test_shipped_demo_agent_loads_strictly():
+    from dldiy_doom_agent.report import DEMO_AGENT
+    from dldiy_doom_agent.train import load_agent
+
+    cfg, model = load_agent(DEMO_AGENT)  # strict: every key present, shapes right
+    assert cfg.env.scenario == "basic" and model.action.q.out_features == 3
+    assert load_checkpoint(DEMO_AGENT)["curve_return"]
