@@ -53,6 +53,7 @@ CASES = [
     (["--set", "attack.steps=0"], ["attack.steps"]),
     (["--set", "eval.batch_size=0"], ["eval.batch_size"]),
     (["--set", "eval.precision=fp8"], ["eval.precision"]),
+    (["--set", "eval.depthwise=fp16"], ["eval.depthwise"]),
     (["--set", "model.name=resnet9000"], ["model.name", "resnet9000"]),
     (["--set", "critic.prototypes=0"], ["critic.prototypes"]),
     (["--set", "nope.key=1"], ["nope"]),

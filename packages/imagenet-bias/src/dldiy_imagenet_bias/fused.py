@@ -5,8 +5,11 @@ its convolutions: ReLU6 (a ``clamp`` over every expanded activation) and the res
 read and write tensors that do not fit in cache. Here each convolution carries its ReLU6 or its
 residual add as a oneDNN post-op (``torch.ops.mkldnn._convolution_pointwise``, the kernels
 PyTorch's own compiler emits for CPU), on BatchNorm-folded weights packed once in
-``channels_last`` in the chosen precision. Same function as the plain module (tested against
-it); no autograd, so attacks and attributions keep using the plain module.
+``channels_last`` in the chosen precision. TensorFlow's asymmetric "SAME" padding of the
+stride-2 depthwise convolutions is made on the narrow input of the 1x1 expansion before them, in
+a buffer kept between calls, instead of a fresh zero-filled copy of the expanded activation.
+Same function as the plain module (tested against it, even and odd sizes); no autograd, so
+attacks and attributions keep using the plain module.
 
 Precision (``bf16``): the 1x1 (pointwise) convolutions, which hold 90 % of the multiply-adds,
 run in bf16 with fp32 accumulation; their activations are stored in bf16. The depthwise
@@ -57,26 +60,27 @@ class _Conv:
         self.b = b.to(dtype)
         self._padded: dict[tuple, torch.Tensor] = {}
 
-    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-        ph = _same_padding(x.shape[-2], self.kernel, self.stride)
-        pw = _same_padding(x.shape[-1], self.kernel, self.stride)
-        if ph[0] == ph[1] and pw[0] == pw[1]:
-            return x, [ph[0], pw[0]]
-        # Asymmetric: copy into a zero-bordered buffer kept for this shape (a fresh F.pad
-        # output would be allocated and zero-filled on every call).
+    def pads(self, x: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
+        """TF "SAME" (before, after) padding of ``x``'s height and width."""
+        return (_same_padding(x.shape[-2], self.kernel, self.stride),
+                _same_padding(x.shape[-1], self.kernel, self.stride))
+
+    def pad_into(self, x: torch.Tensor, ph: tuple[int, int],
+                 pw: tuple[int, int]) -> torch.Tensor:
+        """``x`` copied into a zero-bordered buffer kept for its shape (a fresh ``F.pad``
+        output would be allocated and zero-filled on every call)."""
         b, c, h, w = x.shape
-        key = (b, c, h, w, x.dtype)
+        key = (b, c, h, w, x.dtype, ph, pw)
         buf = self._padded.get(key)
         if buf is None:
             buf = self._padded[key] = x.new_zeros(b, c, h + ph[0] + ph[1], w + pw[0] + pw[1]) \
                 .contiguous(memory_format=CL)
         buf[:, :, ph[0]:ph[0] + h, pw[0]:pw[0] + w].copy_(x)
-        return buf, [0, 0]
+        return buf
 
-    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        """``x: [B, Cin, H, W]`` (channels_last, ``self.dtype``) -> ``[B, Cout, H', W']``:
-        ``relu6(conv(x))`` when ``act``, ``conv(x) + residual`` when a residual is given."""
-        x, pad = self._pad(x)
+    def run(self, x: torch.Tensor, pad: list[int],
+            residual: torch.Tensor | None = None) -> torch.Tensor:
+        """The fused kernel on ``x`` with symmetric ``pad`` (height, width)."""
         s = [self.stride, self.stride]
         if residual is not None:
             return torch.ops.mkldnn._convolution_pointwise(
@@ -85,6 +89,34 @@ class _Conv:
         return torch.ops.mkldnn._convolution_pointwise(
             x, self.w, self.b, pad, s, [1, 1], self.groups, "hardtanh" if self.act else "none",
             [0.0, 6.0] if self.act else [], None)
+
+    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``x: [B, Cin, H, W]`` (channels_last, ``self.dtype``) -> ``[B, Cout, H', W']``:
+        ``relu6(conv(x))`` when ``act``, ``conv(x) + residual`` when a residual is given."""
+        ph, pw = self.pads(x)
+        if ph[0] == ph[1] and pw[0] == pw[1]:
+            return self.run(x, [ph[0], pw[0]], residual)
+        return self.run(self.pad_into(x, ph, pw), [0, 0], residual)
+
+
+def _expand_padded(expand: _Conv, depth: _Conv, x: torch.Tensor) -> torch.Tensor | None:
+    """1x1 expansion straight into the zero-bordered input of a stride-2 depthwise convolution
+    with asymmetric "SAME" padding: the narrow block input is padded (6x fewer channels than
+    the expanded activation), expanded, and its border (ReLU6 of the bias) zeroed. None when the
+    padding is symmetric (the depthwise kernel pads by itself)."""
+    ph, pw = depth.pads(x)
+    if ph[0] == ph[1] and pw[0] == pw[1]:
+        return None
+    e = expand.run(expand.pad_into(x, ph, pw), [0, 0])
+    if ph[0]:
+        e[:, :, :ph[0]].zero_()
+    if ph[1]:
+        e[:, :, -ph[1]:].zero_()
+    if pw[0]:
+        e[:, :, :, :pw[0]].zero_()
+    if pw[1]:
+        e[:, :, :, -pw[1]:].zero_()
+    return e
 
 
 class FusedLite0:
@@ -124,13 +156,14 @@ class FusedLite0:
         """Penultimate features ``[B, 1280]`` (fp32) of normalised ``z: [B, 3, H, W]``."""
         x = self.stem(z.float().contiguous(memory_format=CL)).to(self.dtype)
         for expand, depth, project, skip in self.blocks:
-            h = x
-            if expand is not None:
-                h = expand(h)
-            if h.dtype != self.dw_dtype:
-                h = depth(h.to(self.dw_dtype)).to(self.dtype)
+            e = _expand_padded(expand, depth, x) if expand is not None and depth.stride > 1 \
+                else None
+            if e is not None:  # already padded for the depthwise kernel
+                h = depth.run(e.to(self.dw_dtype), [0, 0])
             else:
-                h = depth(h)
+                h = expand(x) if expand is not None else x
+                h = depth(h.to(self.dw_dtype))
+            h = h.to(self.dtype)
             x = project(h, residual=x) if skip else project(h)
         return self.head(x).mean((2, 3), dtype=torch.float32)
 
