@@ -38,7 +38,6 @@ from dldiy_core import (
 )
 
 from .lattice import ZnCodec, sphere_problem
-from .mapped import read_mapped, torch_dtype_name, update_hash
 from .models import Catalyzer, embed
 from .vecs import MAX_DIM, check_finite
 
@@ -53,6 +52,8 @@ BLOCK = 64 * 1024
 every distance is computed exactly as by one flat search over all rows)."""
 RERANK_ELEMENTS = 1 << 22
 """Floats of raw vectors gathered at a time when re-ranking (``[queries, R, d]`` chunks)."""
+HASH_CHUNK = 1 << 24
+"""Bytes hashed at a time (a memory-mapped array is read page by page, never copied whole)."""
 
 
 Tensor = torch.Tensor | np.ndarray
@@ -68,8 +69,11 @@ def tensors_sha256(args: dict, model: dict[str, torch.Tensor], data: dict[str, T
     for name in sorted(named):
         t = named[name]
         a = t.detach().cpu().contiguous().numpy() if isinstance(t, torch.Tensor) else t
-        h.update(f"\0{name}\0{torch_dtype_name(a)}\0{tuple(a.shape)}\0".encode())
-        update_hash(h, a)
+        dtype = torch.from_numpy(np.empty(0, dtype=a.dtype)).dtype  # named as torch names it
+        h.update(f"\0{name}\0{dtype}\0{tuple(a.shape)}\0".encode())
+        flat = a.reshape(-1).view(np.uint8) if a.size else a
+        for i in range(0, flat.size, HASH_CHUNK):
+            h.update(memoryview(np.ascontiguousarray(flat[i:i + HASH_CHUNK])))
     return h.hexdigest()
 
 
@@ -244,7 +248,7 @@ class CatalyzerIndex:
         ``mmap``: the lattice points and raw vectors stay in the file, memory-mapped read-only
         (the network is small and read into memory); both checksums are still verified.
         """
-        state = read_mapped(path, ("points", "vectors")) if mmap else load_checkpoint(path)
+        state = load_checkpoint(path, mmap=("points", "vectors") if mmap else ())
         fmt = state.get("format") if isinstance(state, dict) else None
         if fmt in OLD_FORMATS:
             raise CheckpointError(f"{path}: an index of an older version (format {fmt!r}, "
