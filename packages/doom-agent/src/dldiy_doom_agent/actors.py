@@ -27,15 +27,16 @@ log = logging.getLogger(__name__)
 EPISODE_KEYS = ("ep_return", "ep_kills", "ep_deaths", "ep_frags", "ep_tics")
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def act(model: nn.Module, screen: np.ndarray, variables: np.ndarray, state: Any,
-        epsilon: float, rng: np.random.Generator, device: torch.device
+        epsilon: float, rng: np.random.Generator, device: torch.device, features: bool = True
         ) -> tuple[np.ndarray, Any, np.ndarray | None]:
     """One step for ``N`` environments: ``screen [N, C, H, W]`` -> actions ``[N]``, the new
-    LSTM state, and the predicted feature probabilities ``[N, F]`` (None without the head)."""
+    LSTM state, and the predicted feature probabilities ``[N, F]`` (None without the head, or
+    with ``features=False`` when no navigation network needs them)."""
     s = torch.from_numpy(screen).to(device)[:, None]
     v = torch.from_numpy(variables).to(device)[:, None]
-    out = model(s, v, None, state)
+    out = model(s, v, None, state, features or model.navigation is not None)
     greedy = out["q"][:, 0].argmax(-1)
     probs = torch.sigmoid(out["features"][:, 0]) if out["features"] is not None else None
     if out["nav_q"] is not None and probs is not None:
@@ -112,7 +113,7 @@ class Actors:
         was_training = self.model.training
         self.model.eval()
         actions, self.state, _ = act(self.model, obs["screen"], obs["variables"], self.state,
-                                     self.epsilon(), self.rng, self.device)
+                                     self.epsilon(), self.rng, self.device, features=False)
         self.model.train(was_training)
         nxt, reward, term, trunc, info = self.venv.step(actions)
         done = np.logical_or(term, trunc)

@@ -85,10 +85,12 @@ class DRQN(nn.Module):
 
     def forward(self, screen: torch.Tensor, variables: torch.Tensor,
                 resets: torch.Tensor | None = None,
-                state: tuple[torch.Tensor, torch.Tensor] | None = None):
+                state: tuple[torch.Tensor, torch.Tensor] | None = None,
+                features: bool = True):
         b, t = screen.shape[:2]
         z = self.conv(_frames(screen))
-        feats = self.features(z).view(b, t, -1) if self.features is not None else None
+        feats = (self.features(z).view(b, t, -1) if self.features is not None and features
+                 else None)
         x = torch.cat([z.view(b, t, -1), variables[..., :self.n_variables].to(z.dtype)], -1)
         out, state = lstm_steps(self.lstm, x, resets, state)
         with torch.autocast(out.device.type, enabled=False):  # Q-values in float32 (bf16
@@ -134,9 +136,10 @@ class Arnold(nn.Module):
                              persistent=False)
 
     def forward(self, screen: torch.Tensor, variables: torch.Tensor,
-                resets: torch.Tensor | None = None, state=None) -> dict:
+                resets: torch.Tensor | None = None, state=None, features: bool = True) -> dict:
         """``{"q": [B, T, A], "features": [B, T, F] | None, "nav_q": [B, T, A_nav] | None,
-        "state": (h, c)}``."""
-        q, feats, state = self.action(screen, variables, resets, state)
+        "state": (h, c)}``; ``features=False`` skips the game-feature head (acting needs it
+        only to switch to the navigation network)."""
+        q, feats, state = self.action(screen, variables, resets, state, features)
         nav = self.navigation(screen, variables) if self.navigation is not None else None
         return {"q": q, "features": feats, "nav_q": nav, "state": state}
