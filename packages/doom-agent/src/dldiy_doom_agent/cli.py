@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dldiy_core import Commands, UserError, config_from_args, emit_results
+from dldiy_core import Commands, UserError, config_from_args, emit_results, prepare_out_file
 
 from .config import PRESETS, DoomConfig
 from .scenarios import SCENARIOS
@@ -101,7 +101,7 @@ def cmd_export(args) -> int:
     from .train import checkpoint_path, export_agent
 
     ckpt = checkpoint_path(args.run, args.checkpoint)
-    _new_file(args.out, ckpt)
+    prepare_out_file(args.out, [ckpt])  # never an input, nor a file of another run
     print(f"{export_agent(ckpt, args.out)}: config, float16 weights, learning curve")
     return 0
 
