@@ -61,7 +61,7 @@ def test_bad_input_is_one_line(run, tmp_path):
         (["train", *TINY, "--out", str(run), "--resume", "--set", "rl.lr=1"],
          "written with a different config"),
         (["ablation", *TINY, "--out", str(tmp_path / "x"), "--seeds", "0"], "--seeds=0"),
-        (["export", "--run", str(run), "--out", str(ckpt)], "is an input of this command"),
+        (["export", "--run", str(run), "--out", str(ckpt)], "outputs never replace inputs"),
         (["export", "--run", str(run), "--out", str(run / "config.json")],
          "is a file of the run in"),
         (["export", "--run", str(tmp_path / "missing"), "--out", str(tmp_path / "s.st")],
