@@ -133,6 +133,11 @@ def cmd_ablation(args) -> int:
     return 0
 
 
+def _checkpoint_arg(c) -> None:
+    c.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="of a run folder: best validation (if any) or last (default: best)")
+
+
 def commands() -> Commands:
     cli = Commands("dldiy-doom-agent", sys.modules["dldiy_doom_agent"].__doc__, presets=PRESETS,
                    default_preset="quick", quiet_loggers=("matplotlib", "PIL"))
@@ -150,8 +155,7 @@ def commands() -> Commands:
     c.add_argument("--force", action="store_true", help="replace the run in --out")
     c = cli.add("eval", cmd_eval, "evaluation episodes of a trained run", config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
-    c.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                   help="of a run folder: best validation (if any) or last (default: best)")
+    _checkpoint_arg(c)
     c.add_argument("--scenario", help="play on another scenario with the same actions")
     c.add_argument("--episodes", type=int, default=10)
     c.add_argument("--epsilon", type=float, default=0.05)
@@ -161,8 +165,7 @@ def commands() -> Commands:
                    help="also play a random policy in the same games (random_* figures)")
     c = cli.add("record", cmd_record, "record one episode as an animated GIF", config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
-    c.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                   help="of a run folder: best validation (if any) or last (default: best)")
+    _checkpoint_arg(c)
     c.add_argument("--out", required=True, help="file.gif")
     c.add_argument("--scenario")
     c.add_argument("--epsilon", type=float, default=0.05)
@@ -171,8 +174,7 @@ def commands() -> Commands:
     c = cli.add("export", cmd_export, "a small file of a run to ship (what demo loads)",
                 config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
-    c.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                   help="of a run folder: best validation (if any) or last (default: best)")
+    _checkpoint_arg(c)
     c.add_argument("--out", required=True, help="file.safetensors")
     c = cli.add("bench", cmd_bench, "env and learner speed: vector vs one env, fp32 vs bf16")
     common(c)

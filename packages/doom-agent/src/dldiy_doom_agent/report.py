@@ -75,9 +75,9 @@ def demo(cfg: DoomConfig, out: Path, force: bool = False, train_new: bool = Fals
                 f"{run / 'config.json'}): far too short to learn, it shows the whole path.")
     else:
         settings = cfg.eval
-        cfg, model = load_agent(DEMO_AGENT)
-        cfg.eval = settings  # the episodes and epsilon asked for here
         state = load_checkpoint(DEMO_AGENT)
+        cfg, model = load_agent(DEMO_AGENT, state=state)
+        cfg.eval = settings  # the episodes and epsilon asked for here
         records, x, y = [], state["curve_env_steps"], state["curve_return"]
         what = (f"The agent shipped with the package, trained on {cfg.env.scenario} by the "
                 f"project's quick recipe ({cfg.train.max_steps} updates, "

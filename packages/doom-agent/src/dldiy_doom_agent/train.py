@@ -132,12 +132,14 @@ def checkpoint_path(run: str | Path, which: str = "best") -> Path:
     return best if which == "best" and best.exists() else path / "checkpoint.safetensors"
 
 
-def load_agent(path: str | Path, scenario_name: str | None = None
-               ) -> tuple[DoomConfig, Arnold]:
+def load_agent(path: str | Path, scenario_name: str | None = None,
+               state: dict | None = None) -> tuple[DoomConfig, Arnold]:
     """The config and network of a run folder (its best checkpoint) or checkpoint file;
-    ``scenario_name`` plays it on another scenario (the action sets must match)."""
+    ``scenario_name`` plays it on another scenario (the action sets must match); ``state``:
+    the checkpoint file already read (it is not read again)."""
     path = checkpoint_path(path)
-    state = load_checkpoint(path)
+    if state is None:
+        state = load_checkpoint(path)
     try:
         cfg = from_dict(DoomConfig, state["config"])
     except (KeyError, UserError) as e:
