@@ -32,8 +32,10 @@ from dldiy_core import (
     UserError,
     load_checkpoint,
     load_module_state,
+    rank,
     seed_everything,
     to_dict,
+    world_size,
 )
 
 from .config import SingConfig
@@ -188,7 +190,9 @@ def encode_dataset(encoder: nn.Module, dataset: Dataset, path: Path, batch_size:
 
 class Chunks:
     """A core BatchSource: every batch of ``inner`` repeated once per truncated chunk, as
-    ``(batch, chunk index)``; the position inside a sequence is part of the resume state."""
+    ``(batch, chunk index)``; the position inside a sequence is part of the resume state.
+    Under ``torchrun`` each process gets its own share of every batch (``inner`` is sharded),
+    and keeps the LSTM state of that share from chunk to chunk."""
 
     def __init__(self, inner: DatasetBatches, n_chunks: int):
         self.inner, self.n_chunks = inner, n_chunks
@@ -202,6 +206,14 @@ class Chunks:
             for c in range(chunk, self.n_chunks):
                 yield batch, c
             chunk = 0
+
+
+def sequence_batches(notes: EmbeddedNotes, batch_size: int, n_chunks: int, *, seed: int,
+                     shuffle: bool = True, drop_last: bool = False) -> Chunks:
+    """The LSTM stage's batches, each repeated for its ``n_chunks`` truncated chunks; this
+    process's share of every batch under ``torchrun``."""
+    return Chunks(DatasetBatches(notes, batch_size, seed=seed, shuffle=shuffle,
+                                 drop_last=drop_last, rank=rank(), world=world_size()), n_chunks)
 
 
 class Carry:
@@ -244,8 +256,8 @@ def train_sequence(cfg: SingConfig, run: Path, data: Data, ae: Autoencoder,
         return F.mse_loss(out, target[..., start:start + length])
 
     tc = cfg.train
-    source = Chunks(DatasetBatches(dataset, tc.batch_size, seed=tc.seed, shuffle=tc.shuffle,
-                                   drop_last=tc.drop_last), n_chunks)
+    source = sequence_batches(dataset, tc.batch_size, n_chunks, seed=tc.seed, shuffle=tc.shuffle,
+                              drop_last=tc.drop_last)
     valid = data.dataset("valid", cfg.stages.eval_notes)
     decoder = ae.decoder.eval()
 
