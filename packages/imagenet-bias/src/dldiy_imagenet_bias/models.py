@@ -70,6 +70,8 @@ class Classifier(nn.Module):
         self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1))
         self._last_linear = None
+        # fused inference networks by (precision, depthwise precision): predict.fused_model
+        self.fused_nets: dict[tuple[str, str], nn.Module] = {}
         if not hasattr(net, "features") and not isinstance(net, torch.jit.ScriptModule):
             linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
             self._last_linear = linears[-1] if linears else None

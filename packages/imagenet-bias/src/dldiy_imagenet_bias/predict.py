@@ -58,10 +58,9 @@ def fused_model(clf: Classifier, precision: str = "fp32",
     if not isinstance(clf.net, EfficientNetLite0) or not fused_available():
         return None
     key = (precision, depthwise if precision == "bf16" else "fp32")
-    cache = clf.__dict__.setdefault("_fused", {})
-    if key not in cache:
-        cache[key] = FusedLite0(clf.net, precision, key[1])
-    return cache[key]
+    if key not in clf.fused_nets:
+        clf.fused_nets[key] = FusedLite0(clf.net, precision, key[1])
+    return clf.fused_nets[key]
 
 
 def predict(clf: Classifier, pixels: torch.Tensor, *, batch_size: int = 8,
