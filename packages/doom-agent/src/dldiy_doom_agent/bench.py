@@ -3,7 +3,10 @@
 * ``raw_env_steps_per_s``: one game, random actions, nothing else (the ceiling).
 * ``vector_env_steps_per_s_2actors``: two games in an AsyncVectorEnv, random actions.
 * ``train_env_steps_per_s_1actor`` / ``_2actors``: the actors as training runs them (network
-  forward per step, epsilon-greedy, replay insertion), without learner updates.
+  forward per step, epsilon-greedy, replay insertion, the acting copy refreshed once per
+  ``rl.env_steps_per_update`` steps as after an update), without the updates themselves;
+  ``_2actors`` is the config's mode (``rl.overlap``), ``_2actors_sequential`` and
+  ``_2actors_overlap`` both modes, ``_2actors_fp32_acting`` acting from the float32 weights.
 * ``learner_updates_per_s_fp32`` / ``_bf16``: Trainer steps (forward, target forward,
   backward, RMSProp) on replay sequences, autocast off and on.
 * ``train_loop_env_steps_per_s``: collection and updates interleaved at the config's ratio.
@@ -64,17 +67,25 @@ def vector_speed(cfg: DoomConfig, n_envs: int, seconds: float) -> float:
     return n / dt
 
 
-def actor_speed(cfg: DoomConfig, n_actors: int, seconds: float) -> float:
+def actor_speed(cfg: DoomConfig, n_actors: int, seconds: float,
+                overlap: bool | None = None) -> float:
+    """Env steps per second of the actors as training runs them, less the learner's work:
+    ``rl.env_steps_per_update`` steps at a time, the acting copy refreshed after each as
+    after an update (``overlap``: override ``rl.overlap``)."""
     c = copy.deepcopy(cfg)
     c.rl.actors = n_actors
+    if overlap is not None:
+        c.rl.overlap = overlap
     model = build_model(c)
     actors = Actors(c, model, copy.deepcopy(model), screen_shape(c))
     actors._start()
     actors.step()
 
     def step() -> int:
-        actors.step()
-        return n_actors
+        before = actors.env_steps
+        actors.collect(c.rl.env_steps_per_update)
+        actors.updated()
+        return actors.env_steps - before
 
     n, dt = _timed(step, seconds)
     actors.close()
@@ -118,9 +129,16 @@ def run_bench(cfg: DoomConfig, seconds: float = 10.0) -> dict:
     out = {"scenario": cfg.env.scenario, "screen": list(screen_shape(cfg)),
            "frame_skip": cfg.env.frame_skip, "raw_env_steps_per_s": raw,
            "vector_env_steps_per_s_2actors": vector_speed(cfg, 2, seconds),
-           "train_env_steps_per_s_1actor": actor_speed(cfg, 1, seconds),
-           "train_env_steps_per_s_2actors": actor_speed(cfg, 2, seconds)}
+           "train_env_steps_per_s_1actor": actor_speed(cfg, 1, seconds)}
+    for mode, overlap in (("sequential", False), ("overlap", True)):
+        out[f"train_env_steps_per_s_2actors_{mode}"] = actor_speed(cfg, 2, seconds, overlap)
+    chosen = "overlap" if cfg.rl.overlap else "sequential"
+    out["train_env_steps_per_s_2actors"] = out[f"train_env_steps_per_s_2actors_{chosen}"]
     out["collect_fraction_of_raw_2actors"] = out["train_env_steps_per_s_2actors"] / raw
+    if cfg.train.precision != "fp32":  # acting from the float32 weights, as before the cast copy
+        fp32 = copy.deepcopy(cfg)
+        fp32.train = dataclasses.replace(fp32.train, precision="fp32")
+        out["train_env_steps_per_s_2actors_fp32_acting"] = actor_speed(fp32, 2, seconds)
     fp32, _ = learner_speed(cfg, "fp32", seconds)
     bf16, _ = learner_speed(cfg, "bf16", seconds)
     out.update({"learner_updates_per_s_fp32": fp32, "learner_updates_per_s_bf16": bf16,
@@ -130,5 +148,6 @@ def run_bench(cfg: DoomConfig, seconds: float = 10.0) -> dict:
                 "batch_size": cfg.train.batch_size, "seq_len": cfg.rl.seq_len,
                 "lstm": cfg.model.lstm, "actors": cfg.rl.actors,
                 "env_steps_per_update": cfg.rl.env_steps_per_update,
+                "overlap": cfg.rl.overlap, "precision": cfg.train.precision,
                 "torch_threads": torch.get_num_threads(), "seconds_per_figure": seconds})
     return out

@@ -93,6 +93,9 @@ class RLConfig:
     learning_starts: int = 10_000
     """Environment steps collected before the first update."""
     env_steps_per_update: int = 4
+    overlap: bool = True
+    """Act for one half of the actors while the other half's games step (2 actors or more;
+    see ``actors.py``); false: one batched forward for all, then all games step."""
     target_every: int = 10_000
     """Learner updates between target-network copies (chosen here)."""
     feature_weight: float = 1.0

@@ -120,6 +120,10 @@ class NavigationDQN(nn.Module):
             return self.head[-1](hidden.float()).view(b, t, -1)
 
 
+FLOAT32_HEADS = ("action.q.", "navigation.head.2.")
+"""Parameters (name prefixes in :class:`Arnold`) computed in float32 even under autocast."""
+
+
 class Arnold(nn.Module):
     """Action network plus the optional navigation network."""
 

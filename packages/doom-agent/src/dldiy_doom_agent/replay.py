@@ -47,15 +47,16 @@ class SequenceReplay:
     def __len__(self) -> int:
         return int(self.count.sum())
 
-    def add(self, **step: np.ndarray) -> None:
-        """One step of every actor: each field ``[actors, ...]``."""
-        h = self.head
-        rows = np.arange(self.actors)
+    def add(self, rows: np.ndarray | None = None, **step: np.ndarray) -> None:
+        """One step of every actor (each field ``[actors, ...]``), or of the actors ``rows``
+        only (each field ``[len(rows), ...]``): the rings advance independently."""
+        rows = np.arange(self.actors) if rows is None else np.asarray(rows)
+        h = self.head[rows]
         for k in self.FIELDS:
             self.data[k][rows, h] = step[k]
-        self.head = (h + 1) % self.per
-        self.count = np.minimum(self.count + 1, self.per)
-        self.added += self.actors
+        self.head[rows] = (h + 1) % self.per
+        self.count[rows] = np.minimum(self.count[rows] + 1, self.per)
+        self.added += len(rows)
 
     def can_sample(self, seq_len: int) -> bool:
         return bool((self.count > seq_len).any())
@@ -93,7 +94,8 @@ class SequenceReplay:
         if "data" in state:
             for k in self.FIELDS:
                 self.data[k][...] = state["data"][k]
-            self.head, self.count = np.array(state["head"]), np.array(state["count"])
+            self.head = np.array(state["head"], np.int64)
+            self.count = np.array(state["count"], np.int64)
         else:
             self.head = np.zeros(self.actors, np.int64)
             self.count = np.zeros(self.actors, np.int64)
