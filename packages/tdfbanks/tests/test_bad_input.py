@@ -182,7 +182,7 @@ def test_experiment_damaged_files_are_one_line(world, tmp_path):
     args = ["experiment", "--out", tmp_path / "exp", "--set", f"data.corpus={corpus}", *FAST,
             "--set", "experiment=mfsc"]
     assert run_cli(main, args).code == 0
-    result = tmp_path / "exp" / "mfsc" / "result.json"
+    result = tmp_path / "exp" / "mfsc" / "seed0" / "result.json"
     result.write_text("{not json")
     assert_bad_input(main, [*args, "--resume"], "result.json", "corrupt",
                      inputs=[corpus, tmp_path / "exp"])

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from dldiy_core.testing import assert_same_weights, assert_user_error, list_files, run_cli
@@ -75,24 +76,57 @@ def test_bad_input_is_one_line_and_writes_nothing(tone_corpus, tmp_path):
 
 
 def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
+    from dldiy_core import input_scope
+    from dldiy_tdfbanks.data import load_split
+    from dldiy_tdfbanks.evaluate import evaluate
+    from dldiy_tdfbanks.experiment import load_run
+
     out = tmp_path / "exp"
     args = ["experiment", "--preset", "tiny", "--out", str(out), "--set",
-            f"data.corpus={tone_corpus}", "--set", "experiment=mfsc,tdfb-learn-all"]
+            f"data.corpus={tone_corpus}", "--set", "experiment=mfsc,tdfb-learn-all", "--set",
+            "train.epochs=12", "--set", "model.channels=64", "--set", "seeds=2", "--set",
+            "frontend_lr_grid=1e-2"]
     result = run_cli(main, args)
     assert result.code == 0, result.err
-    table = json.loads((out / "experiment.json").read_text())["figures"]
-    assert set(table) == {"mfsc", "tdfb-learn-all"}
-    assert all(0 <= r["test_per"] <= 1.5 for r in table.values())
+    figures = json.loads((out / "experiment.json").read_text())["figures"]
+    rows, tuning = figures["rows"], figures["lr_tuning"]
+    assert set(rows) == {"mfsc", "tdfb-learn-all"} and set(tuning) == {"tdfb-learn-all"}
+    assert figures["complete"] and figures["runs_done"] == figures["runs_planned"] == 5
+    # the learning rate of lowest first-seed dev PER is the row's, for both seeds
+    lrs = tuning["tdfb-learn-all"]
+    assert set(lrs) == {"0.003", "0.01"}
+    assert rows["tdfb-learn-all"]["frontend_lr"] == float(min(lrs, key=lambda k: lrs[k]))
+    test = load_split(tone_corpus, "test")
+    for name, row in rows.items():
+        assert row["n_seeds"] == 2 and row["seeds"] == [0, 1]
+        # every run learned the tones (all blanks, an untrained model's output, is a PER of
+        # 1); 12 tiny epochs on 12 utterances vary a lot from seed to seed, hence the margins
+        assert max(row["test_per"] + row["dev_per"]) < 0.9, (name, row)
+        assert row["test_per_mean"] == pytest.approx(np.mean(row["test_per"]))
+        assert row["dev_per_std"] == pytest.approx(np.std(row["dev_per"], ddof=1))
+        # the dev figure is the best epoch's, and test is scored with that checkpoint
+        run = out / row["folder"]
+        valid = [json.loads(x)["valid_per"] for x in (run / "metrics.jsonl").read_text()
+                 .splitlines() if '"valid"' in x]
+        assert len(valid) == 12 and row["dev_per"][0] == min(valid)
+        with input_scope():  # the run read here is no input of the commands below
+            assert evaluate(load_run(run, best=True)[1], test)["per"] == row["test_per"][0]
+    assert np.mean([r["test_per_mean"] for r in rows.values()]) < 0.7, rows
     assert {"filter_responses.png", "centre_frequencies.png", "lowpass.png",
             "index.html"} <= list_files(out)
     assert "tdfb-learn-all" in (out / "report.md").read_text()
     # the folder holds an experiment: refused without --resume; --resume reuses the finished
-    # front ends; other settings are refused, not mixed in
+    # runs; other settings are refused, not mixed in
     assert_user_error(run_cli(main, args), "exp", "already holds a run")
+    before = (out / "experiment.json").read_text()
     assert run_cli(main, [*args, "--resume"]).code == 0
+    again = json.loads((out / "experiment.json").read_text())["figures"]
+    assert again["rows"] == json.loads(before)["figures"]["rows"]
     assert_user_error(run_cli(main, [*args, "--resume", "--set", "lr=0.1"]),
                       "experiment-config.json", "other settings", "lr")
     assert_user_error(run_cli(main, [*args, "--set", "experiment=mfsc,nope"]), "nope")
+    assert_user_error(run_cli(main, [*args, "--set", "frontend_lr_grid=1e-3,-1"]),
+                      "frontend_lr_grid")
 
 
 def test_bucketed_batches_shard_the_single_process_batches(tone_corpus):

@@ -66,6 +66,11 @@ class Config:
         epochs=60, batch_size=16, seed=0, log_every=50, checkpoint_every=500, grad_clip=5.0))
     experiment: list[str] = field(default_factory=lambda: list(FRONTENDS))
     """Front ends the ``experiment`` command compares."""
+    seeds: int = bounded(3, ge=1)
+    """Training seeds per front end in ``experiment`` (``train.seed``, +1, ...): mean ± std."""
+    frontend_lr_grid: list[float] = bounded([], gt=0)
+    """Front-end learning rates tried besides ``frontend_lr`` by ``experiment`` for each learned
+    front end, on the first seed; the one of lowest dev PER is used for the other seeds."""
 
     def check(self) -> None:
         if not self.experiment:
@@ -94,16 +99,15 @@ PRESETS: dict[str, dict] = {
               "lr": 2e-3, "frontend_lr": 5e-4,
               "train": {"epochs": 6, "batch_size": 8, "log_every": 10,
                         "checkpoint_every": 100},
-              "experiment": ["mfsc", "tdfb-fixed", "tdfb-learn-all", "tdfb-learn-filterbank",
-                             "tdfb-random"]},
+              "experiment": list(FRONTENDS)},
     "demo": {"data": {"max_seconds": 6.0},
              "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.1},
              "lr": 2e-3, "frontend_lr": 5e-4,
              "train": {"epochs": 8, "batch_size": 8, "log_every": 10, "checkpoint_every": 0},
-             "experiment": ["mfsc", "tdfb-learn-all"]},
+             "experiment": ["mfsc", "tdfb-learn-all"], "seeds": 1},
     "tiny": {"data": {"max_seconds": 4.0},
              "model": {"channels": 32, "layers": 2, "first_stride": 2, "dropout": 0.0},
              "lr": 3e-3, "frontend_lr": 3e-3,
              "train": {"epochs": 2, "batch_size": 4, "log_every": 2, "checkpoint_every": 0},
-             "experiment": ["mfsc", "tdfb-fixed"]},
+             "experiment": ["mfsc", "tdfb-fixed"], "seeds": 1},
 }

@@ -1,13 +1,22 @@
 """The paper's experiment (Table 1): the same recognizer on MFSC and on TD-filterbanks fixed,
-learn-all, learn-filterbank and random init (LEAF and SincNet as extras), PER on dev and test,
-and plots of what the filters learned. Resumable: finished front ends are kept, an interrupted
-one resumes from its checkpoint."""
+learn-all, learn-filterbank and random init (LEAF and SincNet beside them), PER on dev and test,
+and plots of what the filters learned.
+
+Protocol (:func:`run_table`): every run keeps the weights of its best dev PER (checked at each
+epoch end) and scores test once, with those weights. The front-end learning rate of a learned
+front end is chosen on dev: ``frontend_lr`` and each of ``frontend_lr_grid`` are tried on the
+first seed, the lowest dev PER wins and is used for the other seeds (``seeds`` in all); a row
+is the mean ± standard deviation over its seeds. Runs go in this order: every front end on the
+first seed, then the grid, then the other seeds, and ``experiment.json`` is rewritten after
+each run, so an interrupted experiment has a complete first-seed table early. Resumable:
+finished runs are kept, an interrupted one resumes from its checkpoint."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -47,9 +56,13 @@ log = logging.getLogger(__name__)
 EVAL_MAX_SECONDS = 60.0
 
 
-def load_run(run: str | Path) -> tuple[Config, Recognizer]:
-    """The config and trained recognizer of a ``train`` run folder."""
-    path = Path(check_input(run, "run", folder=True)) / "checkpoint.safetensors"
+def load_run(run: str | Path, best: bool = False) -> tuple[Config, Recognizer]:
+    """The config and trained recognizer of a ``train`` run folder (``best``: the weights of
+    its best dev checkpoint, ``best.safetensors``, when it has one)."""
+    folder = Path(check_input(run, "run", folder=True))
+    path = folder / "checkpoint.safetensors"
+    if best and (folder / "best.safetensors").is_file():
+        path = folder / "best.safetensors"
     state = load_checkpoint(path)
     try:
         cfg = from_dict(Config, state["config"])
@@ -71,12 +84,26 @@ def _read_json(path: Path, what: str) -> dict:
     return data
 
 
+FIXED = ("mfsc", "tdfb-fixed")
+"""Front ends without a trainable parameter (no front-end learning rate to tune)."""
+
+
+def run_name(name: str, seed: int, frontend_lr: float) -> str:
+    """The folder of one run under ``<out>/<front end>/``."""
+    return f"seed{seed}" if name in FIXED else f"seed{seed}-flr{frontend_lr:g}"
+
+
 def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet],
-            resume: bool = True, force: bool = False) -> dict:
-    """Train one front end in ``folder`` and score it; cached in result.json. ``resume``: a
-    finished front end (result.json) is kept and an interrupted one resumes from its
+            resume: bool = True, force: bool = False, seed: int | None = None,
+            frontend_lr: float | None = None) -> dict:
+    """Train one front end in ``folder`` (``seed``, ``frontend_lr``: default the config's),
+    keep its best dev checkpoint and score test once with it; cached in result.json.
+    ``resume``: a finished run (result.json) is kept and an interrupted one resumes from its
     checkpoint; ``force``: whatever ``folder`` holds is replaced."""
-    c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, frontend=name))
+    c = dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, frontend=name),
+        frontend_lr=cfg.frontend_lr if frontend_lr is None else frontend_lr,
+        train=dataclasses.replace(cfg.train, seed=cfg.train.seed if seed is None else seed))
     done = folder / "result.json"
     if done.exists() and not force:
         result = _read_json(done, "result file")
@@ -90,33 +117,42 @@ def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet],
             raise os_error(e, done, "replace") from None
     t0 = time.perf_counter()
     again = resume and not force and (folder / "checkpoint.safetensors").exists()
-    # resuming the experiment, a front end killed before its first checkpoint starts over
-    trainer = train(c, folder, resume=again, data=data["train"], force=force or resume)
+    # resuming the experiment, a run killed before its first checkpoint starts over
+    trainer = train(c, folder, resume=again, data=data["train"], force=force or resume,
+                    valid=data["dev"])
+    logged = [h for h in trainer.history if h.get("kind") in ("train", "valid")]
+    records = _logged(folder / "metrics.jsonl", logged)
+    valid = [(h["step"], h["valid_per"]) for h in records if "valid_per" in h]
+    trainer.load_best()  # model selection on dev
     model = trainer.model
-    logged = [h for h in trainer.history if h.get("kind") == "train"]
-    result = {"frontend": name, "config": to_dict(c),
+    best_step = min(valid, key=lambda x: x[1])[0] if valid else trainer.state.step
+    result = {"frontend": name, "seed": c.train.seed, "frontend_lr": c.frontend_lr,
+              "config": to_dict(c),
               "train_s": time.perf_counter() - t0,  # this process only, if resumed
               "frontend_params": sum(p.numel() for p in model.frontend.parameters()
                                      if p.requires_grad),
               "train_hours": data["train"].seconds() / 3600,
-              "loss": _logged_losses(folder / "metrics.jsonl", logged)}
-    for split in ("dev", "test"):
-        result[f"{split}_per"] = evaluate(model, data[split])["per"]
-    log.info("%s: dev PER %.3f, test PER %.3f", name, result["dev_per"], result["test_per"])
+              "steps": trainer.state.step, "best_step": best_step,
+              "dev_per": float(trainer.state.best), "valid": valid,
+              "ctc_dropped": trainer.stateful["ctc"].dropped,
+              "loss": [(h["step"], h["loss"]) for h in records if h.get("kind") == "train"
+                       and "loss" in h]}
+    result["test_per"] = evaluate(model, data["test"])["per"]  # once, on the chosen weights
+    log.info("%s seed %d: dev PER %.3f (step %d of %d), test PER %.3f", name, c.train.seed,
+             result["dev_per"], best_step, result["steps"], result["test_per"])
     atomic_write_text(done, json.dumps(result, indent=1))
     return result
 
 
-def _logged_losses(path: Path, fallback: list[dict]) -> list[tuple[int, float]]:
-    """``(step, loss)`` of every train line of a run's metrics.jsonl (a resumed run's earlier
-    lines too); the trainer's own history if the file cannot be read."""
+def _logged(path: Path, fallback: list[dict]) -> list[dict]:
+    """Every record of a run's metrics.jsonl (a resumed run's earlier lines too); the trainer's
+    own history if the file cannot be read."""
     try:
         lines = read_input(path, "metrics", register=False).decode().splitlines()
         logged = [json.loads(line) for line in lines if line.strip()]
     except (UserError, json.JSONDecodeError, UnicodeDecodeError):
         logged = fallback
-    return [(h["step"], h["loss"]) for h in logged
-            if isinstance(h, dict) and h.get("kind") == "train" and "loss" in h]
+    return [h for h in logged if isinstance(h, dict) and "step" in h]
 
 
 def _flat(data: dict, prefix: str = "") -> dict:
@@ -150,8 +186,10 @@ def prepare_experiment(cfg: Config, out: Path, resume: bool = False, force: bool
     if resume and not marker.is_file():
         raise UserError(f"{out}: no experiment to resume there (no {marker.name})")
     if not resume and not force:  # an experiment folder from before the marker existed
-        held = [name for name in cfg.experiment
-                if (out / name / "result.json").exists() or holds_run(out / name)]
+        held = [name for name in cfg.experiment if (out / name).is_dir() and (
+            (out / name / "result.json").exists() or holds_run(out / name)
+            or any((p / "result.json").exists() or holds_run(p)
+                   for p in (out / name).iterdir() if p.is_dir()))]
         if held:
             raise UserError(f"{out}: already holds runs of an experiment ({', '.join(held)}); "
                             "continue it with --resume, replace it with --force, or choose "
@@ -223,42 +261,151 @@ def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC"
     return r.write()
 
 
+def run_table(cfg: Config, out: Path, data: dict[str, SpeechSet], runs: Path | None = None,
+              resume: bool = True, force: bool = False) -> dict:
+    """Every run of the table in ``runs/<front end>/<run_name>`` (default ``out``), in the
+    order of the module docstring; ``out/experiment.json`` is rewritten after each run.
+    Returns :func:`summarise`'s figures."""
+    runs = out if runs is None else runs
+    seeds = [cfg.train.seed + k for k in range(cfg.seeds)]
+    grid = [cfg.frontend_lr, *(x for x in dict.fromkeys(cfg.frontend_lr_grid)
+                               if x != cfg.frontend_lr)]
+    done: list[dict] = []
+
+    def one(name: str, seed: int, lr: float) -> None:
+        folder = runs / name / run_name(name, seed, lr)
+        result = run_one(cfg, name, folder, data, resume, force, seed=seed, frontend_lr=lr)
+        done.append({**result, "folder": os.path.relpath(folder, out)})
+        write_results(out / "experiment.json", summarise(cfg, done))
+
+    for name in cfg.experiment:
+        one(name, seeds[0], cfg.frontend_lr)
+    learned = [name for name in cfg.experiment if name not in FIXED]
+    for name in learned:
+        for lr in grid[1:]:
+            one(name, seeds[0], lr)
+    chosen = summarise(cfg, done)["rows"]
+    for seed in seeds[1:]:
+        for name in cfg.experiment:
+            one(name, seed, chosen[name]["frontend_lr"])
+    return summarise(cfg, done)
+
+
+def _std(x: list[float]) -> float:
+    """Sample standard deviation (0 for a single value)."""
+    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+
+
+def summarise(cfg: Config, done: list[dict]) -> dict:
+    """The figures of ``experiment.json`` from the finished runs ``done`` (run_one's results):
+    ``rows[front end]`` (its chosen front-end learning rate, per-seed and mean ± std dev/test
+    PER, ``n_seeds``), ``lr_tuning[front end][lr]`` (first-seed dev PER of each learning rate
+    tried), the settings, and ``complete`` (every planned run finished)."""
+    first = cfg.train.seed
+    rows, tuning = {}, {}
+    for name in cfg.experiment:
+        mine = [r for r in done if r["frontend"] == name]
+        tried = {r["frontend_lr"]: r["dev_per"] for r in mine if r["seed"] == first}
+        if not tried:
+            continue
+        lr = min(tried, key=lambda k: tried[k])
+        if name not in FIXED:
+            tuning[name] = {f"{k:g}": v for k, v in tried.items()}
+        chosen = sorted((r for r in mine if r["frontend_lr"] == lr), key=lambda r: r["seed"])
+        dev = [r["dev_per"] for r in chosen]
+        test = [r["test_per"] for r in chosen]
+        rows[name] = {
+            "frontend_params": chosen[0]["frontend_params"],
+            "frontend_lr": lr if name not in FIXED else None,
+            "n_seeds": len(chosen), "seeds": [r["seed"] for r in chosen],
+            "dev_per": dev, "test_per": test,
+            "dev_per_mean": float(np.mean(dev)), "dev_per_std": _std(dev),
+            "test_per_mean": float(np.mean(test)), "test_per_std": _std(test),
+            "best_epoch": [_epoch(r) for r in chosen],
+            "train_s_mean": float(np.mean([r["train_s"] for r in chosen])),
+            "ctc_dropped": sum(r.get("ctc_dropped", 0) for r in chosen),
+            "folder": chosen[0]["folder"]}
+    planned = len(cfg.experiment) * cfg.seeds + len(
+        [n for n in cfg.experiment if n not in FIXED]) * len(
+        [x for x in dict.fromkeys(cfg.frontend_lr_grid) if x != cfg.frontend_lr])
+    m = cfg.model
+    settings = {"train_hours": done[0]["train_hours"] if done else 0.0,
+                "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "lr": cfg.lr,
+                "frontend_lr": cfg.frontend_lr, "frontend_lr_grid": cfg.frontend_lr_grid,
+                "seeds": cfg.seeds, "input_gain": m.input_gain, "preemphasis": m.preemphasis,
+                "layers": m.layers, "channels": m.channels, "first_stride": m.first_stride}
+    return {"rows": rows, "lr_tuning": tuning, "settings": settings, "runs_done": len(done),
+            "runs_planned": planned, "complete": len(done) >= planned}
+
+
+def _epoch(result: dict) -> float | None:
+    """Epoch of the best dev checkpoint (``best_step`` over steps per epoch)."""
+    epochs = result["config"]["train"]["epochs"]
+    per_epoch = result["steps"] / epochs if epochs and result["steps"] else 0
+    return round(result["best_step"] / per_epoch, 2) if per_epoch else None
+
+
+def _pm(mean: float, std: float, n: int) -> str:
+    return f"{mean:.3f} ± {std:.3f}" if n > 1 else f"{mean:.3f}"
+
+
 def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet],
                    runs: Path | None = None, resume: bool = True, force: bool = False) -> dict:
-    """Train and score every front end of ``cfg.experiment`` in ``runs/<front end>`` (default
-    ``out``); add the table and plots (``resume``, ``force``: :func:`run_one`)."""
+    """Run the table (:func:`run_table`) and add it and its plots to the report; returns the
+    rows of :func:`summarise` (each with the ``folder`` of its first-seed run, relative to
+    ``out``)."""
     runs = out if runs is None else runs
-    results = {name: run_one(cfg, name, runs / name, data, resume, force)
-               for name in cfg.experiment}
-    write_results(out / "experiment.json", {k: {m: v for m, v in r.items()
-                                               if m not in ("loss", "config")}
-                                           for k, r in results.items()})
-    best = min(results.values(), key=lambda x: x["dev_per"])
-    r.headline(f"best dev PER ({best['frontend']})", best["dev_per"])
-    if "mfsc" in results:
-        r.headline("MFSC test PER", results["mfsc"]["test_per"])
+    figures = run_table(cfg, out, data, runs, resume, force)
+    rows = figures["rows"]
+    best = min(rows, key=lambda k: rows[k]["dev_per_mean"])
+    r.headline(f"best mean dev PER ({best})", rows[best]["dev_per_mean"])
+    if "mfsc" in rows:
+        r.headline("MFSC mean test PER", rows["mfsc"]["test_per_mean"])
     r.text(f"{len(data['train'])} training utterances ({data['train'].seconds() / 3600:.2f} h), "
-           f"{len(data['dev'])} dev, {len(data['test'])} test, speaker-disjoint splits. Phone "
-           "error rate on the 39 folded TIMIT phones, greedy CTC decoding. Recognizer: "
+           f"{len(data['dev'])} dev, {len(data['test'])} test. Dev and test speakers do not "
+           "occur in training; on the synthesized corpus a speaker is an engine, voice and "
+           "setting, and only the espeak voice variants are held out entirely (the festival "
+           "and piper voices and the espeak accents occur in every split at other settings). "
+           "Phone error rate on the 39 folded TIMIT phones, greedy CTC decoding. Recognizer: "
            f"{cfg.model.layers} conv layers x {cfg.model.channels} channels, kernel "
-           f"{cfg.model.kernel}, {cfg.train.epochs} epochs.")
-    r.table(["front end", "trainable front-end params", "dev PER", "test PER", "train time (s)"],
-            [[k, v["frontend_params"], v["dev_per"], v["test_per"], round(v["train_s"])]
-             for k, v in results.items()], caption="the paper's Table 1 on this corpus")
-    r.line_plot("training_loss", {k: ([s for s, _ in v["loss"]], [x for _, x in v["loss"]])
-                                  for k, v in results.items() if v["loss"]},
-                xlabel="step", ylabel="CTC loss per phone", caption="training loss")
-    learned = {k: fb for k in results if k.startswith("tdfb-") and k != "tdfb-fixed"
-               and (fb := _frontend(runs / k)) is not None}
+           f"{cfg.model.kernel}, {cfg.train.epochs} epochs, input gain {cfg.model.input_gain:g}, "
+           f"pre-emphasis {'on' if cfg.model.preemphasis else 'off'} for every front end. Each "
+           "run keeps its checkpoint of best dev PER (checked each epoch) and scores test once "
+           "with it; learned front ends use the front-end learning rate of lowest dev PER on "
+           f"the first seed among {[cfg.frontend_lr, *cfg.frontend_lr_grid]}. "
+           f"Mean ± std over {cfg.seeds} seed(s).")
+    r.table(["front end", "trainable front-end params", "front-end lr", "seeds", "dev PER",
+             "test PER", "train time (s, mean)"],
+            [[k, v["frontend_params"], "-" if v["frontend_lr"] is None else
+              f"{v['frontend_lr']:g}", v["n_seeds"],
+              _pm(v["dev_per_mean"], v["dev_per_std"], v["n_seeds"]),
+              _pm(v["test_per_mean"], v["test_per_std"], v["n_seeds"]),
+              round(v["train_s_mean"])] for k, v in rows.items()],
+            caption="the paper's Table 1 on this corpus")
+    if figures["lr_tuning"]:
+        r.table(["front end", *(f"{x:g}" for x in [cfg.frontend_lr, *cfg.frontend_lr_grid])],
+                [[k, *(v.get(f"{x:g}", "") for x in [cfg.frontend_lr, *cfg.frontend_lr_grid])]
+                 for k, v in figures["lr_tuning"].items()],
+                caption="front-end learning rate: first-seed dev PER of each value tried")
+    losses = {}
+    for k, v in rows.items():
+        result = _read_json(out / v["folder"] / "result.json", "result file")
+        if result["loss"]:
+            losses[k] = ([s for s, _ in result["loss"]], [x for _, x in result["loss"]])
+    r.line_plot("training_loss", losses, xlabel="step", ylabel="CTC loss per phone",
+                caption="training loss (first seed)")
+    learned = {k: fb for k in rows if k.startswith("tdfb-") and k != "tdfb-fixed"
+               and (fb := _frontend(out / rows[k]["folder"])) is not None}
     if learned:
         plot_filters(r, learned)
-    return results
+    return rows
 
 
 def _frontend(folder: Path) -> TDFilterbank | None:
+    """The front end of a run's best dev checkpoint (the last one if it has none)."""
     if not (folder / "checkpoint.safetensors").exists():
         return None
-    return load_run(folder)[1].frontend  # type: ignore[return-value]
+    return load_run(folder, best=True)[1].frontend  # type: ignore[return-value]
 
 
 def responses(fb: TDFilterbank, n_fft: int = 8000) -> torch.Tensor:

@@ -4,6 +4,7 @@ convolutions (kernel 5, PReLU, dropout) and a 1x1 convolution to phone log-proba
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dldiy_core import UserError
@@ -12,14 +13,53 @@ from .config import FRONTENDS
 from .frontend import GAIN, MFSC, Frontend
 from .phones import TIMIT61
 
+PREEMPHASIS = 0.97
+"""Pre-emphasis coefficient: ``y[t] = x[t] - 0.97 x[t - 1]`` (the TD-filterbank's init)."""
+
 
 def make_frontend(name: str, preemphasis: bool = False, impl: str = "auto",
-                  gain: float = GAIN) -> Frontend:
+                  gain: float = GAIN) -> Frontend | PreEmphasis:
     """``mfsc``, ``tdfb-<mode>`` (fixed, learn-all, learn-filterbank, random), ``leaf``,
-    ``sincnet``; ``gain`` scales the waveform first (:attr:`Frontend.gain`)."""
+    ``sincnet``; ``gain`` scales the waveform first (:attr:`Frontend.gain`).
+
+    ``preemphasis`` applies to every front end alike (a fair comparison): the TD-filterbank's
+    own first-order filter (learned in ``learn-all``, as in the paper, fixed at 0.97 in the
+    other modes), a fixed 0.97 filter (:class:`PreEmphasis`) before MFSC, LEAF and SincNet."""
     frontend = _frontend(name, preemphasis, impl)
     frontend.gain = gain
+    if preemphasis and not name.startswith("tdfb-"):
+        return PreEmphasis(frontend)
     return frontend
+
+
+class PreEmphasis(nn.Module):
+    """A fixed first-order pre-emphasis before ``frontend`` (same interface):
+    ``waveform [B, T] -> frontend(y [B, T])`` with ``y[t] = x[t] - c x[t - 1]``, ``x[-1] = 0``
+    (the TD-filterbank's own filter at its initial value)."""
+
+    def __init__(self, frontend: Frontend, coefficient: float = PREEMPHASIS) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.register_buffer("kernel", torch.tensor([-coefficient, 1.0]), persistent=False)
+
+    @property
+    def n_channels(self) -> int:
+        return self.frontend.n_channels
+
+    @property
+    def stride(self) -> int:
+        return self.frontend.stride
+
+    @property
+    def gain(self) -> float:
+        return self.frontend.gain
+
+    def frames(self, lengths: Tensor) -> Tensor:
+        return self.frontend.frames(lengths)
+
+    def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        y = F.conv1d(F.pad(waveform[:, None], (1, 0)), self.kernel.view(1, 1, 2))[:, 0]
+        return self.frontend(y, lengths)
 
 
 def _frontend(name: str, preemphasis: bool, impl: str) -> Frontend:
@@ -43,7 +83,7 @@ def _frontend(name: str, preemphasis: bool, impl: str) -> Frontend:
 class Recognizer(nn.Module):
     """``waveform [B, T] -> log-probabilities [B, F', 1 + 61]`` (class 0 is the CTC blank)."""
 
-    def __init__(self, frontend: Frontend, channels: int = 1000, layers: int = 5,
+    def __init__(self, frontend: Frontend | PreEmphasis, channels: int = 1000, layers: int = 5,
                  kernel: int = 5, first_stride: int = 1, dropout: float = 0.5,
                  n_phones: int = len(TIMIT61), norm: bool = False) -> None:
         super().__init__()

@@ -67,8 +67,8 @@ def demo(cfg: Config, out: Path, force: bool = False) -> Path:
     r.section("Examples (test voices)")
     from .experiment import load_run
 
-    best = min(results, key=lambda k: results[k]["dev_per"])
-    model = load_run(runs / best)[1]
+    best = min(results, key=lambda k: results[k]["dev_per_mean"])
+    model = load_run(out / results[best]["folder"], best=True)[1]
     hyps = transcribe(model, data["test"])
     for i in np.linspace(0, len(data["test"]) - 1, 3).astype(int):
         ref = fold([TIMIT61[c - 1] for c in data["test"].labels[i]])

@@ -3,6 +3,7 @@ exact resume, DDP under torchrun)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -77,13 +78,49 @@ def build_model(cfg: Config) -> Recognizer:
                       norm=m.weight_norm)
 
 
+def ctc_frames_needed(targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
+    """Output frames CTC needs for each target ``[B]`` (targets concatenated ``[sum L]``): one
+    per phone plus a blank between two equal neighbours."""
+    seg = torch.repeat_interleave(torch.arange(len(target_lengths)), target_lengths.cpu())
+    same = (targets[1:] == targets[:-1]).cpu() & (seg[1:] == seg[:-1])
+    repeats = torch.zeros(len(target_lengths), dtype=torch.long).index_add_(
+        0, seg[1:][same], torch.ones(int(same.sum()), dtype=torch.long))
+    return target_lengths.cpu() + repeats
+
+
+class CTCLoss:
+    """The Trainer's loss: CTC per target phone, averaged over utterances (so that N DDP
+    processes, each averaging its equal share, give the single-process gradient).
+
+    An utterance with fewer output frames than its phones need has an infinite loss, which
+    ``zero_infinity`` zeroes: it is counted, in the logged figure ``ctc_dropped`` (utterances
+    per step, averaged over the log window) and in :attr:`dropped` (this process's total, kept
+    in the checkpoint so a resumed run goes on counting)."""
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self.seen = 0
+
+    def __call__(self, model: torch.nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        waves, lengths, targets, target_lengths = batch
+        log_probs, frames = model(waves, lengths)
+        dropped = int((frames.cpu() < ctc_frames_needed(targets, target_lengths)).sum())
+        self.dropped += dropped
+        self.seen += len(waves)
+        loss = F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths,
+                          reduction="mean", zero_infinity=True)
+        return loss, {"ctc_dropped": float(dropped)}
+
+    def state_dict(self) -> dict[str, int]:
+        return {"dropped": self.dropped, "seen": self.seen}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.dropped, self.seen = int(state["dropped"]), int(state["seen"])
+
+
 def ctc_loss(model: torch.nn.Module, batch) -> torch.Tensor:
-    """CTC loss per target phone, averaged over utterances (so that N DDP processes, each
-    averaging its equal share, give the single-process gradient)."""
-    waves, lengths, targets, target_lengths = batch
-    log_probs, frames = model(waves, lengths)
-    return F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths,
-                      reduction="mean", zero_infinity=True)
+    """CTC loss per target phone, averaged over utterances (:class:`CTCLoss` without counting)."""
+    return CTCLoss()(model, batch)[0]
 
 
 def check_run_folder(out: str | Path | None, inputs: list[Path], resume: bool = False,
@@ -98,11 +135,14 @@ def check_run_folder(out: str | Path | None, inputs: list[Path], resume: bool = 
 
 
 def train(cfg: Config, out: str | Path | None, resume: bool = False,
-          data: SpeechSet | None = None, force: bool = False) -> Trainer:
+          data: SpeechSet | None = None, force: bool = False,
+          valid: SpeechSet | None = None) -> Trainer:
     """Train ``cfg.model`` on the train split; returns the trainer (model in ``.model``).
 
     ``out`` is refused before the data are read if it would replace an input or a run (unless
-    ``resume``: continue it, or ``force``: replace it)."""
+    ``resume``: continue it, or ``force``: replace it). With ``valid`` (the dev split), the
+    phone error rate on it is measured at each epoch end (``valid_per``) and the weights of the
+    best one are kept in ``best.safetensors`` (model selection on dev)."""
     check_config(cfg)
     if data is None:
         corpus = corpus_path(cfg, build=False) if cfg.data.corpus or \
@@ -124,8 +164,23 @@ def train(cfg: Config, out: str | Path | None, resume: bool = False,
     t = cfg.train
     source = BucketBatches(data, t.batch_size, seed=t.seed, drop_last=t.drop_last, rank=rank(),
                            world=world_size())
-    trainer = Trainer(model, opt, ctc_loss, t, out, run_config=to_dict(cfg))
+    loss = CTCLoss()
+    score = None
+    if valid is not None:
+        from .evaluate import evaluate
+
+        t = dataclasses.replace(t, monitor="valid_per", monitor_mode="min")
+
+        def score(trainer: Trainer) -> dict[str, float]:
+            return {"per": evaluate(trainer.model, valid)["per"]}
+
+    trainer = Trainer(model, opt, loss, t, out, run_config=to_dict(cfg),
+                      stateful={"ctc": loss})
     log.info("training %s on %d utterances (%.2f h)", cfg.model.frontend, len(data),
              data.seconds() / 3600)
-    trainer.fit(source, resume=resume, force=force)
+    trainer.fit(source, valid=score, resume=resume, force=force)
+    if loss.dropped:
+        log.warning("%s: %d of %d training utterance passes had fewer output frames than CTC "
+                    "needs; their loss was zeroed (zero_infinity)", out or "run", loss.dropped,
+                    loss.seen)
     return trainer

@@ -1,0 +1,80 @@
+"""Pre-emphasis for every front end, CTC utterances dropped by zero_infinity counted, and the
+summary of an experiment's runs (chosen learning rate, mean ± std)."""
+
+import numpy as np
+import pytest
+import torch
+
+from dldiy_tdfbanks.config import Config
+from dldiy_tdfbanks.experiment import summarise
+from dldiy_tdfbanks.models import PreEmphasis, Recognizer, make_frontend
+from dldiy_tdfbanks.train import CTCLoss, ctc_frames_needed
+
+
+@pytest.mark.parametrize("name", ["mfsc", "tdfb-fixed", "tdfb-learn-all", "leaf", "sincnet"])
+def test_preemphasis_reaches_every_frontend(name):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4000)
+    lengths = torch.tensor([4000, 3000])
+    plain = make_frontend(name, impl="fft").eval()
+    emph = make_frontend(name, preemphasis=True, impl="fft").eval()
+    emph.load_state_dict(plain.state_dict(), strict=False)
+    y = x.clone()
+    y[:, 1:] -= 0.97 * x[:, :-1]
+    with torch.no_grad():
+        got, frames = emph(x, lengths)
+        want, _ = plain(y, lengths)
+        other, _ = plain(x, lengths)
+    assert torch.equal(frames, plain.frames(lengths))
+    torch.testing.assert_close(got, want, atol=2e-4, rtol=1e-4)
+    assert (got - other).abs().max() > 0.1  # it does change the features
+    learnable = [n for n, p in emph.named_parameters() if p.requires_grad]
+    assert ("preemphasis" in learnable) == (name == "tdfb-learn-all")
+    if name in ("mfsc", "leaf", "sincnet"):
+        assert isinstance(emph, PreEmphasis)
+
+
+def test_ctc_frames_needed_counts_repeats_within_an_utterance():
+    targets = torch.tensor([1, 2, 2, 3, 3, 4, 4, 4, 5])  # [1 2 2 3] [3 4 4 4] [5]
+    assert ctc_frames_needed(targets, torch.tensor([4, 4, 1])).tolist() == [5, 6, 1]
+
+
+def test_ctc_loss_counts_the_utterances_zero_infinity_drops():
+    torch.manual_seed(0)
+    model = Recognizer(make_frontend("mfsc"), channels=8, layers=1, first_stride=4, dropout=0)
+    loss_fn = CTCLoss()
+    waves = torch.randn(3, 1600) * 0.1
+    lengths = torch.tensor([1600, 1600, 800])  # 11, 11, 6 front-end frames -> 3, 3, 2 outputs
+    targets = torch.tensor([1, 2, 1, 2, 3, 4, 5, 1])  # 2, 5 and 1 phones
+    loss, metrics = loss_fn(model, (waves, lengths, targets, torch.tensor([2, 5, 1])))
+    assert metrics == {"ctc_dropped": 1.0} and torch.isfinite(loss)
+    loss_fn(model, (waves, lengths, targets, torch.tensor([2, 5, 1])))
+    assert loss_fn.state_dict() == {"dropped": 2, "seen": 6}
+    again = CTCLoss()
+    again.load_state_dict(loss_fn.state_dict())
+    assert again.dropped == 2
+
+
+def _run(name, seed, lr, dev, test):
+    return {"frontend": name, "seed": seed, "frontend_lr": lr, "dev_per": dev,
+            "test_per": test, "frontend_params": 0 if name == "mfsc" else 10, "train_s": 1.0,
+            "train_hours": 0.5, "steps": 60, "best_step": 40, "folder": f"{name}/{seed}",
+            "config": {"train": {"epochs": 6}}}
+
+
+def test_summary_keeps_the_learning_rate_of_lowest_first_seed_dev_per():
+    cfg = Config(experiment=["mfsc", "leaf"], seeds=2, frontend_lr=1e-3,
+                 frontend_lr_grid=[1e-2])
+    done = [_run("mfsc", 0, 1e-3, 0.5, 0.6), _run("leaf", 0, 1e-3, 0.4, 0.5),
+            _run("leaf", 0, 1e-2, 0.3, 0.45), _run("mfsc", 1, 1e-3, 0.7, 0.8)]
+    figures = summarise(cfg, done)
+    assert not figures["complete"] and figures["runs_planned"] == 5
+    mfsc, leaf = figures["rows"]["mfsc"], figures["rows"]["leaf"]
+    assert mfsc["frontend_lr"] is None and mfsc["n_seeds"] == 2
+    assert mfsc["dev_per_mean"] == pytest.approx(0.6)
+    assert mfsc["dev_per_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert leaf["frontend_lr"] == 1e-2 and leaf["test_per"] == [0.45]
+    assert leaf["dev_per_std"] == 0.0 and leaf["best_epoch"] == [4.0]
+    assert figures["lr_tuning"] == {"leaf": {"0.001": 0.4, "0.01": 0.3}}
+    figures = summarise(cfg, [*done, _run("leaf", 1, 1e-2, 0.35, 0.55)])
+    assert figures["complete"] and figures["rows"]["leaf"]["seeds"] == [0, 1]
