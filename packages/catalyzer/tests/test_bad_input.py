@@ -136,6 +136,7 @@ def make_bad_files(ws: Workspace) -> None:
     (b / "dir-index.safetensors").mkdir()
     save_checkpoint(b / "other.safetensors", {"format": "someone-else/3", "x": 1})
     edited_index(ws, b / "edited-index.safetensors")
+    off_sphere_index(ws, b / "off-sphere-index.safetensors")
     old_index(ws, b / "old-index.safetensors")
     for name, damage in (("flipped-run", "flip"), ("cut-run", "cut"), ("empty-run", "none")):
         run = b / name
@@ -166,6 +167,18 @@ def edited_index(ws: Workspace, path: Path) -> None:
     the index's own checksum can tell."""
     state = _index_state(ws)
     state["args"]["r2"] = 10
+    save_checkpoint(path, state)
+
+
+def off_sphere_index(ws: Workspace, path: Path) -> None:
+    """Both checksums right, but row 3 is not a point of the sphere (a code out of range)."""
+    from dldiy_catalyzer.index import tensors_sha256
+
+    state = _index_state(ws)
+    state["points"][3, :] = 0
+    state["points"][3, 0] = 9  # 81 != r2 = 79
+    state["sha256"] = tensors_sha256(state["args"], state["model"], {
+        "points": state["points"], "vectors": state["vectors"]}, state["sources"])
     save_checkpoint(path, state)
 
 
@@ -293,6 +306,7 @@ def case_table(ws: Workspace) -> dict[str, Case]:
                        ("gone-index.safetensors", ("not found",)),
                        ("other.safetensors", ("not a catalyzer index",)),
                        ("edited-index.safetensors", ("checksum",)),
+                       ("off-sphere-index.safetensors", ("row 3", "code out of range")),
                        ("old-index.safetensors", ("older version",))]:
         t[f"search index {name}"] = Case(["index", "search", "--index", b / name, "--queries",
                                           ws.queries], name, more)
@@ -343,7 +357,8 @@ CASES = [
     *[f"search index {n}" for n in [
         "cut-index.safetensors", "flipped-index.safetensors", "junk-index.safetensors",
         "empty-index.safetensors", "dir-index.safetensors", "gone-index.safetensors",
-        "other.safetensors", "edited-index.safetensors", "old-index.safetensors"]],
+        "other.safetensors", "edited-index.safetensors", "off-sphere-index.safetensors",
+        "old-index.safetensors"]],
     "search index is a run checkpoint",
     *[f"search queries {n}" for n in [
         "dir.fvecs", "gone.fvecs", "cut.fvecs", "nan-row7.fvecs", "dim7.fvecs", "one-d.npy",

@@ -133,18 +133,43 @@ def test_an_index_of_64_bit_codes_still_loads(net, data, tmp_path):
 
 
 def test_memory_fair_curves_and_plot(net, data, tmp_path, monkeypatch):
-    from dldiy_catalyzer import curves
+    """bench's figures and the curves come from one timing of each index (one function,
+    :func:`curves.qps`), and the database is embedded once, by the caller."""
+    from dldiy_catalyzer import bench, curves
+    from dldiy_catalyzer import index as index_module
     from dldiy_catalyzer.data import Splits, exact_knn
+    from dldiy_catalyzer.models import embed
 
     monkeypatch.setattr(curves, "MIN_SECONDS", 0.01)
     monkeypatch.setattr(curves, "NPROBES", (1, 8))
     monkeypatch.setattr(curves, "FLAT", [f for f in curves.FLAT if "OPQ" not in f[0]])
+    timed, embedded = [], []
+    real_qps = curves.qps
+
+    def counting_qps(search, queries, min_seconds=None):
+        timed.append(len(queries))
+        return real_qps(search, queries, 0.01)
+
+    def counting_embed(model, x, *args, **kw):
+        embedded.append(len(x))
+        return embed(model, x, *args, **kw)
+
+    monkeypatch.setattr(curves, "qps", counting_qps)
+    monkeypatch.setattr(bench, "qps", counting_qps)
+    monkeypatch.setattr(bench, "embed", counting_embed)
+    monkeypatch.setattr(index_module, "embed", counting_embed)
     xb, xq = data
     splits = Splits("clusters", xb[:3000], xb[3000:], xq, exact_knn(xq, xb[:3000], 10),
                     tmp_path)
-    index = CatalyzerIndex(net, r2=79)
-    index.add(splits.xb)
-    got = curves.memory_fair_curves(index, splits)
+    yb = embed(net, splits.xb).numpy()
+    out = bench.speed(net, splits, yb, curves=True)
+    got = out["curves"]
+    assert 3000 not in embedded  # the database is never embedded again
+    n_points = sum(len(v["points"]) for v in got.values())
+    assert len(timed) == n_points + 1  # each curve point once, plus IndexLattice
+    assert got["catalyzer-lattice-r2=79"]["points"][0]["qps"] == out["qps_catalyzer64"]
+    assert got["PQ16x4fs"]["points"][0]["qps"] == out["qps_pq64_fastscan"]
+    assert got["PQ8np"]["points"][0]["qps"] == out["qps_pq64"]
     assert got["catalyzer-lattice-r2=79"]["bytes_per_vector"] == 24
     assert {"PQ8np", "PQ16x4fs", "PQ24np", "PQ48x4fs"} <= set(got)
     ivf = [v for k, v in got.items() if k.startswith("IVF")]

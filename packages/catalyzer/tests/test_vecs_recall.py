@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dldiy_catalyzer.evaluate import recall_at
-from dldiy_catalyzer.vecs import read_vecs, write_vecs
+from dldiy_catalyzer.vecs import read_vecs, read_vectors, write_vecs
 from dldiy_core import UserError
 
 
@@ -29,8 +29,9 @@ def test_bad_vector_files(tmp_path):
     mixed = bytearray(data)
     mixed[16:20] = np.int32(2).tobytes()  # row 1 claims dimension 2
     (tmp_path / "mixed.fvecs").write_bytes(bytes(mixed))
+    assert read_vecs(tmp_path / "mixed.fvecs").shape == (4, 3)  # opening: first + last only
     with pytest.raises(UserError, match="row 1 has dimension 2, expected 3"):
-        read_vecs(tmp_path / "mixed.fvecs")
+        read_vectors(tmp_path / "mixed.fvecs")  # the checked reader reads every header
     with pytest.raises(UserError, match="unknown vector format"):
         read_vecs(tmp_path / "x.txt")
 

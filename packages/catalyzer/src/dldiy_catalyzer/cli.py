@@ -28,7 +28,7 @@ from dldiy_core import (
 )
 
 from .config import PRESETS, CatalyzerConfig
-from .data import build_splits, source_file
+from .data import load_data, source_file
 from .lattice import sphere_problem
 from .models import Catalyzer
 from .vecs import read_vectors, write_vecs
@@ -71,10 +71,19 @@ def run_files(run: str | Path) -> list[Path]:
     return [run / n for n in names] + sorted(run.glob("checkpoint-*.safetensors"))
 
 
+def data_files(cfg: CatalyzerConfig) -> list[tuple[Path, str]]:
+    """``(file, setting)`` for every input file the data settings name."""
+    d = cfg.data
+    if d.official:
+        return [(Path(getattr(d, k)), f"data.{k}") for k in ("base", "learn", "query", "gt")
+                if getattr(d, k)]
+    path = source_file(d.source)
+    return [(path, "data source")] if path is not None else []
+
+
 def data_inputs(cfg: CatalyzerConfig) -> list[Path]:
-    """The input files behind ``data.source`` (checked: exists, a readable file)."""
-    path = source_file(cfg.data.source)
-    return [check_input(path, "data source")] if path is not None else []
+    """The input files behind the data settings (checked: exists, a readable file)."""
+    return [check_input(path, what) for path, what in data_files(cfg)]
 
 
 def out_file(path: str | Path, inputs: list[Path], force: bool, suffix: str, what: str
@@ -95,7 +104,7 @@ def cmd_data(args) -> int:
     cfg = config_from_args(CatalyzerConfig, PRESETS, args)
     data_inputs(cfg)
     d = cfg.data
-    splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
+    splits = load_data(d)
     print(f"{splits.folder}: database {len(splits.xb)}, train {len(splits.xt)}, "
           f"queries {len(splits.xq)}, d={splits.d}")
     return 0
@@ -135,12 +144,13 @@ def cmd_eval(args) -> int:
     if args.json:
         prepare_out_file(args.json, inputs, force=args.force)
     d = cfg.data
-    splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
+    splits = load_data(d)
     result = catalyzer_recalls(net, splits, cfg.codes)
     if args.baselines:
         result.update(baseline_recalls(splits))
     codes = lattice_codes(net.d_out) if cfg.codes == "lattice" else {}
-    emit_json({name: {**{f"recall@{r}": v for r, v in rec.items()}, **codes.get(name, {})}
+    label = lambda r: f"recall@{r}" if isinstance(r, int) else r  # noqa: E731 ("10@10")
+    emit_json({name: {**{label(r): v for r, v in rec.items()}, **codes.get(name, {})}
                for name, rec in result.items()}, args.json)
     return 0
 
@@ -167,8 +177,9 @@ def cmd_index_build(args) -> int:
     index = CatalyzerIndex(net, r2=args.r2, shards=args.shards, keep_vectors=args.keep_vectors)
     weights = "best.safetensors" if args.best else "checkpoint.safetensors"
     index.sources = {"vectors": str(vectors.resolve()), "run": str((run / weights).resolve())}
-    if data:
-        index.sources["data"] = str(data[0].resolve())
+    for i, path in enumerate(data):  # "data", then "data1", ... (official files)
+        index.sources["data" if i == 0 else f"data{i}"] = str(path.resolve())
+    index.reserve(len(x))  # one buffer of the final size: no slack, no copy
     for i in range(0, len(x), CHUNK):
         index.add(x[i:i + CHUNK], what=str(vectors), offset=i)
     index.save(out)
@@ -178,9 +189,8 @@ def cmd_index_build(args) -> int:
 
 
 def data_inputs_if_present(cfg: CatalyzerConfig) -> list[Path]:
-    """The run's data file, when it is still there (an index build does not read it)."""
-    path = source_file(cfg.data.source)
-    return [path] if path is not None and path.exists() else []
+    """The run's data files, when they are still there (an index build does not read them)."""
+    return [path for path, _ in data_files(cfg) if path.exists()]
 
 
 def cmd_index_search(args) -> int:
@@ -229,7 +239,7 @@ def cmd_bench(args) -> int:
     result = run_bench(cfg, curves=args.curves)
     if args.plot:
         from .curves import plot_curves
-        plot_curves(result["curves"], args.plot, f"{cfg.data.source}: recall@10 vs "
+        plot_curves(result["curves"], args.plot, f"{result['source']}: recall@10 vs "
                     f"queries/s, {result['threads']} thread(s)")
     emit_results(result, args.json)
     return 0
@@ -260,7 +270,7 @@ def cmd_tune(args) -> int:
         prepare_out_file(args.json, inputs, force=args.force)
     out = prepare_out_dir(args.out, inputs, force=args.force)
     d = cfg.data
-    splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
+    splits = load_data(d)
     summary = tune(cfg, out, splits, d_outs, lambdas, args.bits, args.valid_queries,
                    args.valid_base, force=args.force)
     emit_results(summary, out / "tune.json")

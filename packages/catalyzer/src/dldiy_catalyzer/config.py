@@ -7,6 +7,7 @@ tie settings together (``check()``), so no out-of-range setting starts a run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from dldiy_core import TrainConfig, bounded
@@ -17,15 +18,47 @@ from .lattice import lattice_problem, quantizer_problem
 @dataclass
 class DataConfig:
     source: str = "glove50"
-    """glove50, fashion-mnist, or a .fvecs/.bvecs file."""
-    n_base: int = bounded(290_000, ge=1)
+    """glove50, fashion-mnist, a .fvecs/.bvecs file (database, training set and queries drawn
+    from it), or an ann-benchmarks .hdf5 file (train/test/neighbors/distances)."""
+    base: str = ""
+    """BigANN / Deep1M official files: the database (.fvecs/.bvecs). Setting ``base``,
+    ``learn`` and ``query`` (and optionally ``gt``) replaces ``source``."""
+    learn: str = ""
+    """The official training set (.fvecs/.bvecs); its first ``n_train`` rows are trained on."""
+    query: str = ""
+    """The official queries (.fvecs/.bvecs); the first ``n_query`` are searched."""
+    gt: str = ""
+    """The official ground truth (.ivecs, one row of database ids per query); empty: computed
+    exactly over the database."""
+    n_base: int = bounded(290_000, ge=0)
+    """Database size; 0: every row of a file database (``base`` or an .hdf5 source)."""
     n_train: int = bounded(100_000, ge=2)
     n_query: int = bounded(10_000, ge=1)
     seed: int = bounded(0, ge=0)
 
+    @property
+    def official(self) -> bool:
+        """The four-file BigANN / Deep1M layout (``base``, ``learn``, ``query``, ``gt``)."""
+        return bool(self.base or self.learn or self.query or self.gt)
+
     def check(self) -> None:
         if not self.source:
-            raise ValueError("source is empty (glove50, fashion-mnist or a .fvecs/.bvecs file)")
+            raise ValueError("source is empty (glove50, fashion-mnist, a .fvecs/.bvecs or an "
+                             ".hdf5 file)")
+        if self.official:
+            missing = [k for k in ("base", "learn", "query") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"{missing[0]} is empty: the official files need data.base, "
+                                 "data.learn and data.query (data.gt optional)")
+            for key in ("base", "learn", "query"):
+                if Path(getattr(self, key)).suffix not in (".fvecs", ".bvecs"):
+                    raise ValueError(f"{key}={getattr(self, key)}: expected a .fvecs or "
+                                     ".bvecs file")
+            if self.gt and Path(self.gt).suffix != ".ivecs":
+                raise ValueError(f"gt={self.gt}: expected an .ivecs file of database ids")
+        elif self.n_base == 0 and Path(self.source).suffix not in (".hdf5", ".h5"):
+            raise ValueError("n_base=0 (every row) is for a file database: data.base or an "
+                             ".hdf5 source")
 
 
 @dataclass

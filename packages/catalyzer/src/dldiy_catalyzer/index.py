@@ -50,13 +50,48 @@ OLD_FORMATS = ("dldiy-catalyzer-index/1",)
 BLOCK = 64 * 1024
 """Database rows decoded per step of a search (a multiple of faiss's 1024-row GEMM block, so
 every distance is computed exactly as by one flat search over all rows)."""
-RERANK_ELEMENTS = 1 << 22
-"""Floats of raw vectors gathered at a time when re-ranking (``[queries, R, d]`` chunks)."""
 HASH_CHUNK = 1 << 24
 """Bytes hashed at a time (a memory-mapped array is read page by page, never copied whole)."""
 
 
 Tensor = torch.Tensor | np.ndarray
+
+
+class GrowingRows:
+    """``[n, width]`` rows appended in amortised constant time per row: a buffer whose
+    capacity grows geometrically, so any sequence of ``add`` and ``search`` calls copies each
+    row a bounded number of times (never a re-concatenation of everything held).
+
+    ``data``: rows to start from (a read-only memory map stays in its file until the first
+    append copies it into memory). :meth:`reserve` sizes the buffer for a known total, so one
+    build holds no slack.
+    """
+
+    GROWTH = 1.5
+
+    def __init__(self, width: int, dtype, data: np.ndarray | None = None):
+        self._buf = np.empty((0, width), dtype=dtype) if data is None else data
+        self.n = len(self._buf)
+        self._owned = data is None
+
+    def reserve(self, total: int) -> None:
+        """Room for ``total`` rows without a further copy."""
+        if total > len(self._buf) or not self._owned:
+            new = np.empty((max(total, self.n), self._buf.shape[1]), dtype=self._buf.dtype)
+            new[:self.n] = self._buf[:self.n]
+            self._buf, self._owned = new, True
+
+    def append(self, rows: np.ndarray) -> None:
+        need = self.n + len(rows)
+        if need > len(self._buf) or not self._owned:
+            self.reserve(max(need, int(len(self._buf) * self.GROWTH)))
+        self._buf[self.n:need] = rows
+        self.n = need
+
+    @property
+    def array(self) -> np.ndarray:
+        """The rows held, ``[n, width]`` (a view: no copy)."""
+        return self._buf[:self.n]
 
 
 def tensors_sha256(args: dict, model: dict[str, torch.Tensor], data: dict[str, Tensor | None],
@@ -108,28 +143,18 @@ class CatalyzerIndex:
         self.shards, self.keep_vectors = shards, keep_vectors
         self.sources: dict[str, str] = {}
         """Files the index was built from (``{"vectors": path, ...}``), kept in the file."""
-        self._points: list[np.ndarray] = []
-        self._vectors: list[np.ndarray] = []
-
-    @staticmethod
-    def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
-        """The added chunks as one array, joined once after a run of ``add`` calls (adding is
-        linear in the vectors added, not quadratic)."""
-        if len(parts) > 1:
-            parts[:] = [np.concatenate(parts)]
-        return parts[0] if parts else empty
+        self._points = GrowingRows(self.codec.d, np.int8)
+        self._vectors = GrowingRows(net.d_in, np.float32)
 
     @property
     def points(self) -> np.ndarray:
         """``[n, d_out]`` int8 lattice coordinates (``||p||^2 = r2``), possibly a memmap."""
-        return self._joined(self._points, np.empty((0, self.codec.d), dtype=np.int8))
+        return self._points.array
 
     @property
     def vectors(self) -> np.ndarray | None:
         """``[n, d_in]`` float32 raw vectors (``keep_vectors``), else None."""
-        if not self.keep_vectors:
-            return None
-        return self._joined(self._vectors, np.empty((0, self.net.d_in), dtype=np.float32))
+        return self._vectors.array if self.keep_vectors else None
 
     @property
     def codes(self) -> np.ndarray:
@@ -138,7 +163,7 @@ class CatalyzerIndex:
 
     @property
     def ntotal(self) -> int:
-        return sum(len(p) for p in self._points)
+        return self._points.n
 
     @property
     def bytes_per_vector(self) -> int:
@@ -153,6 +178,12 @@ class CatalyzerIndex:
         check_finite(x, what, offset)
         return np.ascontiguousarray(x, dtype=np.float32)
 
+    def reserve(self, total: int) -> None:
+        """Make room for ``total`` vectors in all (adding up to it then copies nothing)."""
+        self._points.reserve(total)
+        if self.keep_vectors:
+            self._vectors.reserve(total)
+
     def add(self, x: np.ndarray, what: str = "vectors", offset: int = 0) -> None:
         """Encode and append ``x: [n, d_in]`` (``offset``: row number of ``x[0]`` in ``what``,
         for error messages)."""
@@ -160,6 +191,17 @@ class CatalyzerIndex:
         self._points.append(self.codec.points(self.codec.encode(embed(self.net, x).numpy())))
         if self.keep_vectors:
             self._vectors.append(x)
+
+    def add_outputs(self, y: np.ndarray) -> None:
+        """Append vectors already embedded: ``y: [n, d_out]`` catalyzer outputs (the caller
+        ran the network; an index that keeps raw vectors needs :meth:`add`)."""
+        if self.keep_vectors:
+            raise UserError("add_outputs: this index keeps raw vectors; add them with add()")
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim != 2 or y.shape[1] != self.codec.d:
+            raise UserError(f"outputs of shape {tuple(y.shape)}, the index expects "
+                            f"[n, {self.codec.d}]")
+        self._points.append(self.codec.points(self.codec.encode(y)))
 
     def _scan(self, yq: np.ndarray, k: int, start: int, stop: int
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -213,18 +255,18 @@ class CatalyzerIndex:
         return self._rerank(q, ids, k)
 
     def _rerank(self, q: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact squared distances of the ``[nq, R]`` candidates, best ``k`` kept; the raw
-        vectors are gathered for a bounded number of queries at a time."""
+        """Exact squared distances of the ``[nq, R]`` candidates, best ``k`` kept. Each
+        distance is computed by faiss from the candidate's row where it lies (memory-mapped
+        or not): no ``[nq, R, d]`` gather, only the ``[nq, R]`` distances."""
         vectors, (nq, r) = self.vectors, ids.shape
-        out_d, out_i = np.empty((nq, k), np.float32), np.empty((nq, k), np.int64)
-        chunk = max(1, RERANK_ELEMENTS // (r * q.shape[1]))
-        for i in range(0, nq, chunk):
-            cand = ids[i:i + chunk]
-            exact = ((vectors[cand] - q[i:i + chunk, None, :]) ** 2).sum(-1)
-            order = np.argsort(exact, axis=1, kind="stable")[:, :k]
-            out_d[i:i + chunk] = np.take_along_axis(exact, order, 1)
-            out_i[i:i + chunk] = np.take_along_axis(cand, order, 1)
-        return out_d, out_i
+        vectors = vectors if vectors.flags.c_contiguous else np.ascontiguousarray(vectors)
+        q = np.ascontiguousarray(q, dtype=np.float32)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        exact = np.empty((nq, r), dtype=np.float32)
+        faiss.fvec_L2sqr_by_idx(faiss.swig_ptr(exact), faiss.swig_ptr(q),
+                                faiss.swig_ptr(vectors), faiss.swig_ptr(ids), q.shape[1], nq, r)
+        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(exact, order, 1), np.take_along_axis(ids, order, 1)
 
     def save(self, path: str | Path) -> Path:
         """Write the index (atomically) with the checksum of its tensors."""
@@ -321,14 +363,14 @@ class CatalyzerIndex:
         if bad is not None:
             raise CheckpointError(f"{path}: damaged index (row {bad} is not a point of the Zn "
                                   f"sphere r2={a.r2}: a code out of range)")
-        index._points = [data] if n else []
+        index._points = GrowingRows(a.d_out, np.int8, data)
         if vectors is not None:
             for i in range(0, n, BLOCK):
                 finite = np.isfinite(vectors[i:i + BLOCK]).all(1)
                 if not finite.all():
                     raise CheckpointError(f"{path}: damaged index (NaN or inf raw vector, row "
                                           f"{i + int(np.argmin(finite))})")
-            index._vectors = [vectors] if n else []
+            index._vectors = GrowingRows(a.d_in, np.float32, vectors)
         index.sources = {str(k): str(v) for k, v in sources.items()}
         return index
 

@@ -11,7 +11,7 @@ import numpy as np
 from dldiy_core import Report, new_figure
 
 from .config import CatalyzerConfig
-from .data import build_splits
+from .data import load_data
 from .evaluate import RANKS, baseline_recalls, catalyzer_recalls, nn_distances, unit
 from .models import embed
 from .train import binary_config, train
@@ -24,14 +24,14 @@ METHODS = [("catalyzer + lattice", "lattice"), ("catalyzer + binary", "binary"),
 def demo(cfg: CatalyzerConfig, out: Path) -> Path:
     t0 = time.perf_counter()
     d = cfg.data
-    splits = build_splits(d.source, d.n_base, d.n_train, d.n_query, d.seed)
+    splits = load_data(d)
     lattice = train(cfg, None, splits=splits)
     rec = catalyzer_recalls(lattice.model, splits, "lattice")
     binary_net = train(binary_config(cfg), None, splits=splits).model
     rec.update(catalyzer_recalls(binary_net, splits, "binary"))
     rec.update(baseline_recalls(splits))
 
-    r = Report(out, f"Neural catalyzer + lattice on {d.source}")
+    r = Report(out, f"Neural catalyzer + lattice on {Path(splits.name).name}")
     for name, key in (("catalyzer+lattice 64 bits", "lattice64"), ("OPQ 64 bits", "opq64"),
                       ("catalyzer+binary 64 bits", "binary64"), ("LSH 64 bits", "lsh64")):
         r.headline(f"recall@10, {name}", rec[key][10])

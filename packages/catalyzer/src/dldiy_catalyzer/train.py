@@ -1,8 +1,10 @@
 """Catalyzer training: triplet rank loss + lambda * KoLeo (Sablayrolles et al., eq. 5).
 
-Each epoch draws one positive per training point among its ``rank_positive`` true neighbours
-(input space) and takes as negative its ``rank_negative``-th neighbour in the current output
-space (quantized when training end to end), then runs SGD over the epoch in random order.
+Each epoch draws one positive per training point among its ``rank_positive`` nearest training
+points in input space, itself included as in the original code (:func:`positive_pool`), and
+takes as negative its ``rank_negative``-th nearest other point in the current output space
+(quantized when training end to end), then runs SGD over the epoch in random order. Self is
+removed from every search by id, never by position (:func:`without_self`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dldiy_core import (
 )
 
 from .config import CatalyzerConfig, check_training_size
-from .data import Splits, build_splits, exact_knn
+from .data import Splits, exact_knn, load_data
 from .koleo import koleo_loss
 from .lattice import make_quantizer, straight_through
 from .models import Catalyzer, embed, gather_rows
@@ -59,16 +61,18 @@ class TripletBatches:
 
     def mine(self, epoch: int) -> None:
         """Positives (seeded by epoch) and negatives (ranked in output space)."""
-        n, k = self.neighbors.shape
+        pool = positive_pool(self.neighbors)  # self + rank_positive - 1 nearest others
+        n, k = pool.shape
         rng = np.random.default_rng([self.cfg.train.seed, epoch, 1])
-        self.positives = self.neighbors[np.arange(n), rng.integers(0, k, size=n)]
+        self.positives = pool[np.arange(n), rng.integers(0, k, size=n)]
         y = embed(self.net, self.xt).numpy()
         base = self.quantize(y) if self.quantize is not None else y
-        # rank r among the *other* points: column r of a search that also finds the point
-        # (a copy: the column of the search's [n, k] result is a strided view, and a collective
-        # sends a tensor's storage, not its view)
-        negatives = np.ascontiguousarray(
-            exact_knn(y, base, self.cfg.loss.rank_negative + 1)[:, -1], dtype=np.int64)
+        # rank r among the *other* points: the search also finds the point (a quantized point
+        # need not be its own nearest), removed by id; a copy: the column of the search's
+        # [n, k] result is a strided view, and a collective sends a tensor's storage
+        r = self.cfg.loss.rank_negative
+        negatives = np.ascontiguousarray(without_self(exact_knn(y, base, r + 1), r)[:, -1],
+                                         dtype=np.int64)
         # under DDP every process takes process 0's negatives (one mining for all)
         self.negatives = broadcast(torch.from_numpy(negatives)).numpy()
         self.epoch = epoch
@@ -122,10 +126,24 @@ def lr_schedule(cfg: CatalyzerConfig, steps_per_epoch: int):
     return factor
 
 
+def without_self(ids: np.ndarray, k: int, first: int = 0) -> np.ndarray:
+    """``ids: [n, >= k + 1]`` search results of points ``first .. first + n - 1`` against a set
+    holding them -> ``[n, k]``: each row without the point itself, removed by id wherever the
+    search put it (a duplicate of the point may come first, at the same distance), or the
+    last column dropped when the point is not among the results (more than ``k`` duplicates)."""
+    n = len(ids)
+    is_self = ids[:, :k + 1] == (first + np.arange(n))[:, None]
+    keep = ~is_self
+    keep[~is_self.any(1), k] = False  # self not found: drop the (k + 1)-th result instead
+    return ids[:, :k + 1][keep].reshape(n, k)
+
+
 def input_neighbors(splits: Splits, k: int) -> np.ndarray:
-    """``[n, k]`` true nearest neighbours of each training point among the others (cached
-    beside the splits)."""
-    cache = splits.folder / f"train_knn{k}.npy"
+    """``[n, k]`` true nearest neighbours of each training point among the *other* points,
+    self removed by id (:func:`without_self`); cached beside the splits."""
+    if k == 0:  # rank_positive 1: the positive is the point itself
+        return np.empty((len(splits.xt), 0), dtype=np.int64)
+    cache = splits.folder / f"train_knn{k}-others.npy"
     if cache.exists():
         try:
             ids = np.load(cache, allow_pickle=False)
@@ -135,11 +153,28 @@ def input_neighbors(splits: Splits, k: int) -> np.ndarray:
         except (OSError, ValueError, EOFError):
             pass
         log.warning("%s: damaged neighbour cache, computing it again", cache)
-    ids = exact_knn(splits.xt, splits.xt, k + 1)[:, 1:]
+    ids = without_self(exact_knn(splits.xt, splits.xt, k + 1), k)
     if (splits.folder / "meta.json").exists():
         with atomic_path(cache) as tmp, open(tmp, "wb") as f:
             np.save(f, ids)
     return ids
+
+
+def positive_pool(neighbors: np.ndarray) -> np.ndarray:
+    """``[n, k]`` the candidates each point's positive is drawn from: the point itself and
+    its ``k - 1`` nearest other points (``neighbors: [n, >= k - 1]``, self excluded).
+
+    The original code (``train.py`` of facebookresearch/spreadingvectors) draws the positive
+    among the ``rank_positive`` results of an exact search of the training set in itself; such
+    a search returns the point itself first (distance 0), so one draw in ``rank_positive`` is
+    the anchor itself, whose triplet term only pushes the negative away. Self is *included*
+    here to train the same loss: the pool is the point + its ``rank_positive - 1`` nearest
+    others, with self placed by id rather than assumed to be the search's first result (a
+    duplicate of the point can come first, and would otherwise appear twice or push a true
+    neighbour out)."""
+    n, k = len(neighbors), neighbors.shape[1] + 1
+    return np.concatenate([np.arange(n, dtype=neighbors.dtype)[:, None],
+                           neighbors[:, :k - 1]], axis=1)
 
 
 def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
@@ -153,7 +188,7 @@ def build_trainer(cfg: CatalyzerConfig, out: str | Path | None, splits: Splits
     quantize = make_quantizer(cfg.loss.quantizer, cfg.model.d_out)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_schedule[0], momentum=cfg.momentum)
     log.info("input-space neighbours of %d training vectors", len(splits.xt))
-    neighbors = input_neighbors(splits, cfg.loss.rank_positive)
+    neighbors = input_neighbors(splits, cfg.loss.rank_positive - 1)
     # rank/world come from torchrun's environment (the process group starts with the Trainer)
     source = TripletBatches(splits.xt, neighbors, net, cfg, quantize, rank(), world_size())
     steps = max(source.num_batches(0), 1)
@@ -175,8 +210,7 @@ def train(cfg: CatalyzerConfig, out: str | Path | None, resume: bool = False,
 
     ``out`` holding a run is refused unless ``resume`` (continue it) or ``force`` (replace it).
     """
-    splits = splits or build_splits(cfg.data.source, cfg.data.n_base, cfg.data.n_train,
-                                    cfg.data.n_query, cfg.data.seed)
+    splits = splits or load_data(cfg.data)
     trainer, source = build_trainer(cfg, out, splits)
     trainer.fit(source, resume=resume, force=force)
     return trainer

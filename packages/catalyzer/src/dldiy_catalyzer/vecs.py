@@ -1,7 +1,8 @@
 """The BigANN / Deep1M vector formats: ``.fvecs`` (float32), ``.bvecs`` (uint8), ``.ivecs``
 (int32). Each row is a little-endian int32 dimension ``d`` followed by ``d`` values.
 
-Reading memory-maps the file, so a billion-row file costs no RAM until rows are touched.
+Reading memory-maps the file, so a billion-row file costs no RAM until rows are touched, and
+opening one reads only its size and first and last row headers (:func:`read_vecs`).
 :func:`read_vectors` is the checked reader of every command: ``.fvecs/.bvecs/.ivecs`` or
 ``.npy``, a non-empty numeric ``[n, d]`` matrix without NaN or inf (the first bad row is named
 by its row number in the file). Damaged or unreadable files are one
@@ -31,10 +32,9 @@ def _dtype(path: Path) -> np.dtype:
                         ) from None
 
 
-def read_vecs(path: str | os.PathLike, count: int | None = None, what: str = "vector file"
-              ) -> np.ndarray:
-    """Memory-map a ``.fvecs/.bvecs/.ivecs`` file as ``[n, d]`` (first ``count`` rows)."""
-    path = Path(path)
+def _open_vecs(path: Path, what: str) -> tuple[np.memmap, int, np.dtype]:
+    """``(rows [n, 4 + d * itemsize] uint8 memmap, d, dtype)``; reads the file size and the
+    first row's header only (they give ``n`` and ``d``), plus the last row's header."""
     dtype = _dtype(path)
     check_input(path, what)
     try:
@@ -49,15 +49,52 @@ def read_vecs(path: str | os.PathLike, count: int | None = None, what: str = "ve
         if size % row:
             raise UserError(f"{path}: truncated or corrupt ({size} bytes is not a whole number "
                             f"of {row}-byte rows of dimension {d})")
-        n = size // row if count is None else min(count, size // row)
-        raw = np.memmap(path, dtype="u1", mode="r", shape=(n, row))
-        heads = raw[:, :4].copy().view("<i4").ravel()
+        raw = np.memmap(path, dtype="u1", mode="r", shape=(size // row, row))
+        last = int(raw[-1, :4].copy().view("<i4")[0])
     except OSError as e:
         raise os_error(e, path, f"read {what}") from None
-    if (heads != d).any():
-        bad = int(np.flatnonzero(heads != d)[0])
-        raise UserError(f"{path}: row {bad} has dimension {heads[bad]}, expected {d}")
-    return raw[:, 4:].view(dtype)
+    if last != d:
+        raise UserError(f"{path}: row {len(raw) - 1} has dimension {last}, expected {d}")
+    return raw, d, dtype
+
+
+def vecs_shape(path: str | os.PathLike, what: str = "vector file") -> tuple[int, int]:
+    """``(n, d)`` of a ``.fvecs/.bvecs/.ivecs`` file from its size and first header."""
+    raw, d, _ = _open_vecs(Path(path), what)
+    return len(raw), d
+
+
+def read_vecs(path: str | os.PathLike, count: int | None = None, what: str = "vector file"
+              ) -> np.ndarray:
+    """Memory-map a ``.fvecs/.bvecs/.ivecs`` file as ``[n, d]`` (first ``count`` rows).
+
+    Only the file size and the first and last row headers are read: nothing is a pass over
+    the rows, so a billion-row file opens at once. :func:`check_vecs_rows` checks the headers
+    (and values) of the rows a caller uses; :func:`read_vectors` checks every row.
+    """
+    raw, _, dtype = _open_vecs(Path(path), what)
+    n = len(raw) if count is None else min(count, len(raw))
+    return raw[:n, 4:].view(dtype)
+
+
+def check_vecs_rows(path: str | os.PathLike, stop: int | None = None,
+                    what: str = "vector file") -> None:
+    """Every row header of the first ``stop`` rows equals the first (a file whose rows
+    disagree is refused naming the row), and their values are finite; in chunks of
+    :data:`CHUNK` rows, so a memory-mapped file is never loaded whole."""
+    path = Path(path)
+    raw, d, dtype = _open_vecs(path, what)
+    stop = len(raw) if stop is None else min(stop, len(raw))
+    try:
+        for i in range(0, stop, CHUNK):
+            heads = raw[i:min(i + CHUNK, stop), :4].copy().view("<i4").ravel()
+            if (heads != d).any():
+                bad = int(np.flatnonzero(heads != d)[0])
+                raise UserError(f"{path}: row {i + bad} has dimension {heads[bad]}, "
+                                f"expected {d}")
+        check_finite(raw[:stop, 4:].view(dtype), str(path))
+    except OSError as e:  # a memory-mapped file that shrank or went away
+        raise os_error(e, path, f"read {what}") from None
 
 
 def read_npy(path: str | os.PathLike, what: str = "vector file") -> np.ndarray:
@@ -96,15 +133,16 @@ def read_vectors(path: str | os.PathLike, what: str = "vector file") -> np.ndarr
     path = Path(path)
     if path.suffix in DTYPES:
         x = read_vecs(path, what=what)
-    elif path.suffix == ".npy":
-        x = read_npy(path, what)
-        if x.dtype.kind not in "biuf":
-            raise UserError(f"{path}: holds {x.dtype} values, expected numbers (float or int)")
-        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise UserError(f"{path}: expected a non-empty [n, d] array, got shape {x.shape}")
-    else:
+        check_vecs_rows(path, what=what)  # headers and values, one chunked pass
+        return x
+    if path.suffix != ".npy":
         raise UserError(f"{path}: unknown vector file type (expected .fvecs, .bvecs, .ivecs "
                         "or .npy)")
+    x = read_npy(path, what)
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{path}: holds {x.dtype} values, expected numbers (float or int)")
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise UserError(f"{path}: expected a non-empty [n, d] array, got shape {x.shape}")
     try:
         check_finite(x, str(path))
     except OSError as e:  # a memory-mapped file that shrank or went away
