@@ -118,7 +118,7 @@ def test_study_reports_seeds_against_supervised(tmp_path):
     import json
 
     from dldiy_muse.config import MuseConfig, RefineConfig
-    from dldiy_muse.data import Embeddings
+    from dldiy_muse.embeddings import Embeddings
     from dldiy_muse.pipeline import Pair
     from dldiy_muse.study import study
 

@@ -31,8 +31,8 @@ from dldiy_core.testing import (
 )
 from dldiy_muse.cli import main
 from dldiy_muse.config import PRESETS, MuseConfig
-from dldiy_muse.data import Embeddings, read_dictionary
-from dldiy_muse.embeddings import read_npy, read_vec, write_vec
+from dldiy_muse.dictionary_files import read_dictionary
+from dldiy_muse.embeddings import Embeddings, read_npy, read_vec, write_vec
 
 N, D = 300, 8
 

@@ -1,4 +1,5 @@
-"""Data loaders: MUSE dictionary files, FreeDict parsing, the MUSE-style split, PCA, real data."""
+"""Pair data: MUSE dictionary files, FreeDict parsing, the MUSE-style split, PCA, the spaCy
+and GloVe tables, cache keys, the real en-fr pairs."""
 
 from __future__ import annotations
 
@@ -12,23 +13,19 @@ import numpy as np
 import pytest
 
 from dldiy_core import UserError
-from dldiy_muse.data import (
+from dldiy_muse.dictionary_files import read_dictionary, write_dictionary
+from dldiy_muse.dictionary_split import split_dictionary
+from dldiy_muse.embeddings import Embeddings, reduce_dim
+from dldiy_muse.en_fr_pairs import build_en_fr, build_en_fr_glove
+from dldiy_muse.freedict import load_freedict
+from dldiy_muse.glove_vectors import load_glove_en
+from dldiy_muse.pair_cache import file_sha256, source_key
+from dldiy_muse.spacy_vectors import (
     SPACY_MODELS,
-    Embeddings,
-    _murmurhash64a,
-    _read_uint_map,
-    build_en_fr,
-    build_en_fr_glove,
-    file_sha256,
-    load_freedict,
-    load_glove_en,
     load_spacy_vectors,
-    read_dictionary,
-    reduce_dim,
-    source_key,
+    read_msgpack_uint_map,
+    spacy_string_hash,
     spacy_vocab_dir,
-    split_dictionary,
-    write_dictionary,
 )
 
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -189,14 +186,14 @@ def test_reduce_dim_planted_low_rank():
 
 def test_spacy_string_hash_and_key2row(tmp_path):
     # Values from spaCy's docs / StringStore (MurmurHash64A, seed 1).
-    assert _murmurhash64a(["coffee"]).tolist() == [3197928453018144401]
-    assert len(set(_murmurhash64a(["", "a", "ab" * 9, "été", "x" * 16]).tolist())) == 5
+    assert spacy_string_hash(["coffee"]).tolist() == [3197928453018144401]
+    assert len(set(spacy_string_hash(["", "a", "ab" * 9, "été", "x" * 16]).tolist())) == 5
     raw = b"\xdf" + struct.pack(">I", 4) + b"".join([
         b"\xcf" + struct.pack(">Q", 2**63 + 5), b"\x00", b"\x07", b"\xcc\xc8",
         b"\xce" + struct.pack(">I", 70000), b"\xcd" + struct.pack(">H", 300),
         b"\x01", b"\xce" + struct.pack(">I", 2**31)])
     (tmp_path / "key2row").write_bytes(raw)
-    keys, rows = _read_uint_map(tmp_path / "key2row")
+    keys, rows = read_msgpack_uint_map(tmp_path / "key2row")
     assert keys.tolist() == [2**63 + 5, 7, 70000, 1] and rows.tolist() == [0, 200, 300, 2**31]
 
 

@@ -5,8 +5,7 @@ from dldiy_core import UserError
 from dldiy_core.testing import assert_user_error, run_cli
 from dldiy_muse.align import fit_seed
 from dldiy_muse.cli import main
-from dldiy_muse.data import Embeddings
-from dldiy_muse.embeddings import normalize, read_npy, read_vec, write_vec
+from dldiy_muse.embeddings import Embeddings, normalize, read_npy, read_vec, write_vec
 
 
 def test_vec_round_trip_and_streaming(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dldiy_core import UserError
-from dldiy_muse.data import read_dictionary
+from dldiy_muse.dictionary_files import read_dictionary
 from dldiy_muse.manpages import ALGORITHMS, build_man_man, corpus, man_page_files, roff_paragraphs
 
 MAN = r""".\" a comment line

@@ -21,8 +21,7 @@ from dldiy_core import (
 from .align import refine
 from .config import PRESETS, MuseConfig
 from .csls import csls_search, mean_knn_similarity, unit
-from .data import Embeddings
-from .embeddings import write_vec
+from .embeddings import Embeddings, write_vec
 from .pipeline import (
     PAIRS,
     align,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,19 @@ from dldiy_core import (
     read_input,
 )
 
-from .data import Embeddings
-
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embeddings:
+    """``words[i]`` has vector ``vectors[i]``; ``vectors`` is ``[n, d]`` float32."""
+
+    words: list[str]
+    vectors: np.ndarray
+
+    def index(self) -> dict[str, int]:
+        """Word -> row (also the frequency rank: rows are in frequency order)."""
+        return {w: i for i, w in enumerate(self.words)}
 
 
 def _row_count(f, first: bytes, d: int, path: Path, lineno: int) -> int:
@@ -223,3 +234,21 @@ def normalize(x: np.ndarray, how: str = "center,unit") -> np.ndarray:
         elif step != "none":
             raise UserError(f"normalisation '{step}': expected unit, center or none")
     return x
+
+
+def reduce_dim(emb: Embeddings, d: int) -> Embeddings:
+    """PCA to ``d`` dims: ``[n, D] -> [n, d]``; how French 300-d is brought to English 50-d.
+
+    Exact SVD of the centred vectors (deterministic); each component's sign is fixed so its
+    largest loading is positive. The output is centred.
+    """
+    x = np.asarray(emb.vectors, dtype=np.float64)
+    if not 0 < d <= min(x.shape):
+        raise UserError(f"reduce_dim: d={d} must be in 1..{min(x.shape)}")
+    x = x - x.mean(axis=0)
+    vt = np.linalg.svd(x, full_matrices=False)[2][:d]
+    vt *= np.sign(vt[np.arange(d), np.abs(vt).argmax(axis=1)])[:, None]
+    y = x @ vt.T
+    log.info("PCA %d -> %d dims keeps %.1f%% of the variance", x.shape[1], d,
+             100 * (y**2).sum() / max((x**2).sum(), 1e-30))
+    return Embeddings(list(emb.words), y.astype(np.float32))

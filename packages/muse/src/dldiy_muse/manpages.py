@@ -33,16 +33,11 @@ import numpy as np
 
 from dldiy_core import UserError
 
-from .data import (
-    _WORD,
-    Embeddings,
-    _is_word,
-    load_glove_en,
-    rank_range,
-    split_dictionary,
-    up_to_date,
-    write_pair,
-)
+from .dictionary_split import rank_range, split_dictionary
+from .embeddings import Embeddings
+from .glove_vectors import load_glove_en
+from .pair_cache import up_to_date, write_pair
+from .words import WORD, words_only
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +93,7 @@ def roff_paragraphs(source: str) -> Iterator[list[str]]:
             continue
         for pattern, repl in _ESCAPES:
             line = pattern.sub(repl, line)
-        words += _WORD.findall(line.lower())
+        words += WORD.findall(line.lower())
     if words:
         yield words
 
@@ -196,11 +191,6 @@ def _identity_split(src: Embeddings, tgt: Embeddings, seed: int) -> tuple[list, 
         "test_src_rank_range": rank_range(test, src_rank)}
 
 
-def _words_only(emb: Embeddings) -> Embeddings:
-    keep = [i for i, w in enumerate(emb.words) if _is_word(w)]
-    return Embeddings([emb.words[i] for i in keep], emb.vectors[keep])
-
-
 def _man_corpus(man: Path, max_tokens: int, parts: int) -> tuple[list, dict]:
     parts_text, stats = corpus(man_page_files(man), max_tokens, parts)
     if min(stats["tokens"]) < 10_000:
@@ -226,7 +216,7 @@ def build_en_en(root: Path, n_en: int = 200_000, max_tokens: int = 8_000_000, di
     en = load_glove_en(n_en)
     (sentences,), stats = _man_corpus(man, max_tokens, 1)
     t1 = time.perf_counter()
-    tgt = _words_only(train_word2vec(sentences, dim, seed))
+    tgt = words_only(train_word2vec(sentences, dim, seed))
     stats["word2vec_seconds"] = round(time.perf_counter() - t1, 1)
     train, test, split = _identity_split(en, tgt, seed)
     meta = {"params": params, "corpus": stats, "en_words": len(en.words),
@@ -250,8 +240,8 @@ def build_man_man(root: Path, max_tokens: int = 8_000_000, dim: int = 50, seed: 
     t0 = time.perf_counter()
     (even, odd_text), stats = _man_corpus(man, max_tokens, 2)
     t1 = time.perf_counter()
-    src = _words_only(train_word2vec(even, dim, seed))
-    tgt = _words_only(train_word2vec(odd_text, dim, seed + 1, algorithm=odd))
+    src = words_only(train_word2vec(even, dim, seed))
+    tgt = words_only(train_word2vec(odd_text, dim, seed + 1, algorithm=odd))
     stats["word2vec_seconds"] = round(time.perf_counter() - t1, 1)
     train, test, split = _identity_split(src, tgt, seed)
     meta = {"params": params, "corpus": stats, "even_words": len(src.words),

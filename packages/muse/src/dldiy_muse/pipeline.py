@@ -19,7 +19,6 @@ from dldiy_core import (
     check_input,
     from_dict,
     load_checkpoint,
-    make_dir,
     save_checkpoint,
     to_dict,
 )
@@ -27,10 +26,12 @@ from dldiy_core import (
 from .adversarial import adversarial
 from .align import Alignment, fit_seed, refine
 from .config import MuseConfig
-from .data import Embeddings, build_en_fr, build_en_fr_glove, cache_root, read_dictionary
 from .dictionary import identical_pairs, pairs_to_ids, precision_at_k
-from .embeddings import normalize, read_embeddings, read_npy
+from .dictionary_files import read_dictionary
+from .embeddings import Embeddings, normalize, read_embeddings, read_npy
 from .isomorphism import isomorphism
+from .pair_cache import cache_root
+from .pairs import PAIRS, TRANSLATION_PAIRS, build_pair
 from .unsupervised import self_learning, similarity_seed
 
 RUN_FILE = "alignment.safetensors"
@@ -39,15 +40,6 @@ RUN_FILES = (RUN_FILE, "config.json", "dictionary.txt")
 too; the other two are for people)."""
 add_run_marker(RUN_FILE)  # a folder holding one is a run: outputs never replace it
 log = logging.getLogger(__name__)
-PAIRS = {"en-fr": ("en", "fr"), "en-fr-glove": ("en", "fr"), "en-en": ("en", "man"),
-         "man-man": ("even", "odd"), "man-cbow": ("even", "odd"),
-         "man-fasttext": ("even", "odd")}
-"""Pair -> (source, target) file stems in the pair's folder. ``en-fr``: the spaCy md tables
-(English and French vectors trained alike, 300-d); ``en-fr-glove``: GloVe 50-d against the
-French table brought to 50-d by PCA, a documented hard pair; the others: ``manpages.py``."""
-DEFAULT_PAIR = "en-fr"
-TRANSLATION_PAIRS = ("en-fr", "en-fr-glove")
-"""Pairs with a real bilingual dictionary (identical strings are not the gold one there)."""
 
 
 @dataclass
@@ -58,23 +50,6 @@ class Pair:
     tgt: Embeddings
     train: list[tuple[str, str]]
     test: list[tuple[str, str]]
-
-
-def build_pair(name: str) -> Path:
-    """The pair's folder under ``cache_root()``, built on first use."""
-    if name not in PAIRS:
-        raise UserError(f"pair '{name}': expected one of {', '.join(PAIRS)}")
-    make_dir(cache_root())  # a file in the way or no permission: one line before any work
-    if name == "en-fr":
-        return build_en_fr(cache_root() / name)
-    if name == "en-fr-glove":
-        return build_en_fr_glove(cache_root() / name)
-    from . import manpages  # gensim is imported only to build these
-
-    if name == "en-en":
-        return manpages.build_en_en(cache_root() / name)
-    odd = {"man-man": "skipgram", "man-cbow": "cbow", "man-fasttext": "fasttext"}[name]
-    return manpages.build_man_man(cache_root() / name, odd=odd)
 
 
 def pair_name(cfg: MuseConfig) -> str:
