@@ -51,14 +51,16 @@ def fit_seed(src: np.ndarray, tgt: np.ndarray, ids: np.ndarray) -> Alignment:
 
 
 def refine(src: np.ndarray, tgt: np.ndarray, align: Alignment, iterations: int = 5,
-           mode: str = "union", max_rank: int = 15_000, threshold: float | None = None,
-           show_progress: bool = True) -> Alignment:
-    """Iterative Procrustes on CSLS-induced dictionaries; keeps the best-criterion map, the
-    initial one included (its criterion recomputed here, on the same words)."""
+           mode: str = "S2T&T2S", max_rank: int = 15_000, threshold: float | None = None,
+           show_progress: bool = True, *, method: str = "csls", knn: int = 10,
+           beta: float = 30.0) -> Alignment:
+    """Iterative Procrustes on induced dictionaries (:func:`induce`: ``mode``, ``method``...);
+    keeps the best-criterion map, the initial one included (its criterion recomputed here, on
+    the same words), as MUSE, whose best criterion carries over from the adversarial stage."""
     best, best_crit = align, mean_csls_cosine(src @ align.W.T, tgt)
     current = align.W
     for it in progress(range(iterations), desc="refine", enabled=show_progress):
-        ids = induce(src @ current.T, tgt, mode, max_rank, threshold)
+        ids = induce(src @ current.T, tgt, mode, max_rank, threshold, method, knn, beta)
         if len(ids) < src.shape[1]:
             log.warning("refinement %d: only %d induced pairs; stopping", it + 1, len(ids))
             break

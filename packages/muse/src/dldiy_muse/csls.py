@@ -15,13 +15,14 @@ import numpy as np
 BLOCK = 8192
 
 
-def _f32(x: np.ndarray) -> np.ndarray:
+def f32(x: np.ndarray) -> np.ndarray:
+    """A contiguous float32 array (what faiss takes)."""
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (cosine = inner product)."""
-    x = _f32(x)
+    x = f32(x)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
@@ -29,12 +30,12 @@ def ip_search(queries: np.ndarray, base: np.ndarray, k: int,
               block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
     """Exact inner-product top-``k``: ``(scores [n, k], ids [n, k])``, queries in blocks."""
     index = faiss.IndexFlatIP(base.shape[1])
-    index.add(_f32(base))
+    index.add(f32(base))
     k = min(k, len(base))
     scores = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
     for i in range(0, len(queries), block):
-        scores[i:i + block], ids[i:i + block] = index.search(_f32(queries[i:i + block]), k)
+        scores[i:i + block], ids[i:i + block] = index.search(f32(queries[i:i + block]), k)
     return scores, ids
 
 
@@ -55,8 +56,8 @@ def csls_search(src: np.ndarray, tgt: np.ndarray, k: int = 1, knn: int = 10,
     """
     r_s = mean_knn_similarity(tgt, src, knn) if r_src is None else r_src
     r_t = mean_knn_similarity(src, tgt, knn) if r_tgt is None else r_tgt
-    queries = np.hstack([2 * _f32(src), -np.ones((len(src), 1), np.float32)])
-    base = np.hstack([_f32(tgt), r_s[:, None].astype(np.float32)])
+    queries = np.hstack([2 * f32(src), -np.ones((len(src), 1), np.float32)])
+    base = np.hstack([f32(tgt), r_s[:, None].astype(np.float32)])
     scores, ids = ip_search(queries, base, k)
     return scores - r_t[:, None], ids
 
@@ -65,7 +66,7 @@ def csls_full(src: np.ndarray, tgt: np.ndarray, k: int = 1, knn: int = 10
               ) -> tuple[np.ndarray, np.ndarray]:
     """The naive version, with the whole ``[n, m]`` matrix in memory (reference, benchmark);
     top-k by ``np.argpartition``, the fastest full-matrix way in numpy."""
-    sim = _f32(src) @ _f32(tgt).T
+    sim = f32(src) @ f32(tgt).T
     r_t = np.partition(sim, -knn, axis=1)[:, -knn:].mean(axis=1)
     r_s = np.partition(sim, -knn, axis=0)[-knn:, :].mean(axis=0)
     sim *= 2

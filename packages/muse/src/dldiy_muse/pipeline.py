@@ -141,7 +141,7 @@ def refine_from(cfg: MuseConfig, pair: Pair, init: Alignment,
     """``cfg.refine``'s Procrustes refinements from ``init``; the best map by the criterion."""
     r = cfg.refine
     return refine(pair.src.vectors, pair.tgt.vectors, init, r.iterations, r.mode, r.max_rank,
-                  r.threshold, show_progress)
+                  r.threshold, show_progress, method=r.method, knn=r.knn, beta=r.beta)
 
 
 def align(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
