@@ -1,6 +1,7 @@
 """Adversarial initialisation on planted pairs: a known rotation, noise, partial overlap."""
 
 import numpy as np
+import pytest
 import torch
 
 from dldiy_muse.adversarial import adversarial, orthogonalize
@@ -77,20 +78,88 @@ def test_adversarial_is_deterministic_and_keeps_the_best_criterion():
     assert [h["epoch"] for h in epochs] == [0, 1, 2]
     from dldiy_muse.dictionary import mean_csls_cosine
 
-    kept = mean_csls_cosine(a.map(src), tgt)
-    assert abs(kept - max(h["criterion"] for h in epochs)) < 1e-5
+    kept = mean_csls_cosine(a.map(src), tgt)  # the identity (epoch 0) is never selected
+    assert abs(kept - max(h["criterion"] for h in epochs[1:])) < 1e-5
 
 
-def test_learning_rate_decays_and_halves_when_the_criterion_drops():
+def test_learning_rate_follows_muse_schedule():
+    """Decay every epoch (floored at min_lr); shrink only from the second epoch whose criterion
+    is below the best; the best starts empty, so the first epoch is always kept."""
+    from dldiy_muse.adversarial import LearningRate
+
+    cfg = AdversarialConfig(lr=0.1, decay=0.9, shrink=0.5, min_lr=1e-3)
+    s = LearningRate(cfg)
+    assert s.epoch_end(-0.5)  # first epoch: kept whatever its value (no identity baseline)
+    assert abs(s.lr - 0.09) < 1e-12
+    assert s.epoch_end(0.3) and abs(s.lr - 0.081) < 1e-12
+    assert not s.epoch_end(0.2) and abs(s.lr - 0.0729) < 1e-12  # first drop: only armed
+    assert not s.epoch_end(0.25) and abs(s.lr - 0.0729 * 0.9 * 0.5) < 1e-12  # second: halved
+    assert not s.epoch_end(0.3) and abs(s.lr - 0.0729 * 0.81 * 0.5) < 1e-12  # equal: no shrink
+    low = LearningRate(AdversarialConfig(lr=0.1, decay=0.5, min_lr=0.06))
+    low.epoch_end(1.0)
+    assert low.lr == 0.06 and not low.stop  # floored at min_lr, as MUSE
+    low.epoch_end(0.5)
+    low.epoch_end(0.4)
+    assert low.lr == 0.03 and low.stop  # a shrink below min_lr stops training
+
+
+def test_adversarial_history_follows_the_schedule():
     src, tgt, _, _ = planted_skewed(n=300, seed=2)
     cfg = AdversarialConfig(hidden=16, epochs=4, epoch_size=5, dis_most_frequent=300,
                             lr=0.5, decay=0.9, shrink=0.5)
+    from dldiy_muse.adversarial import LearningRate
+
     hist = [h for h in adversarial(src, tgt, cfg, show_progress=False).history
-            if "criterion" in h]
-    for prev, cur in zip(hist[1:], hist[2:], strict=False):
-        best = max(h["criterion"] for h in hist[:hist.index(cur)])
-        expected = prev["lr"] * 0.9 * (1 if prev["criterion"] >= best else 0.5)
-        assert abs(cur["lr"] - expected) < 1e-9
+            if "criterion" in h and h["epoch"] > 0]
+    s = LearningRate(cfg)
+    for h in hist:
+        assert abs(h["lr"] - s.lr) < 1e-12
+        s.epoch_end(h["criterion"])
+
+
+def test_discriminator_limit_is_checked_against_both_vocabularies(caplog):
+    from dldiy_muse.adversarial import discriminator_words
+
+    assert discriminator_words(50_000, 200_000, 60_000) == 50_000
+    with caplog.at_level("WARNING"):
+        assert discriminator_words(50_000, 200_000, 20_000) == 20_000
+    assert "exceeds the vocabularies" in caplog.text and "20000" in caplog.text
+    src, tgt, _, _ = planted_skewed(n=300, seed=2)
+    cfg = AdversarialConfig(hidden=8, epochs=1, epoch_size=3, log_every=1)
+    out = adversarial(src, tgt[:250], cfg, show_progress=False)
+    assert out.history[0] == {"step": "adversarial setup", "dis_words": 250,
+                              "dis_most_frequent": 50_000}
+
+
+def test_bf16_precision_trains_too():
+    src, tgt, _, _ = planted_skewed(n=300, seed=2)
+    cfg = AdversarialConfig(hidden=16, epochs=1, epoch_size=20, dis_most_frequent=300,
+                            log_every=10, precision="bf16")
+    out = adversarial(src, tgt, cfg, show_progress=False)
+    assert np.isfinite(out.W).all()
+    assert all(np.isfinite(h["dis_loss"]) for h in out.history if "dis_loss" in h)
+
+
+def test_cuda_without_a_device_is_one_line():
+    from dldiy_core import UserError
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(UserError, match="no CUDA device"):
+        adversarial(*planted_skewed(n=50)[:2], AdversarialConfig(device="cuda"),
+                    show_progress=False)
+
+
+@pytest.mark.gpu
+def test_cuda_adversarial_matches_the_cpu_schedule():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    src, tgt, R, pairs = planted_skewed()
+    cfg = AdversarialConfig(hidden=128, epochs=3, epoch_size=500, dis_most_frequent=2000,
+                            log_every=50, device="cuda")
+    init = adversarial(src, tgt, cfg, seed=0, show_progress=False)
+    refined = refine(src, tgt, init, iterations=2, max_rank=2000, show_progress=False)
+    assert precision_at_k(refined.map(src), tgt, pairs, "csls")["p@1"] >= 0.99
 
 
 def test_orthogonalize_pulls_towards_the_orthogonal_manifold():

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from dldiy_core import (
     Commands,
     UserError,
@@ -20,11 +22,11 @@ from dldiy_core import (
 
 from .align import refine
 from .config import PRESETS, MuseConfig
-from .csls import csls_search, mean_knn_similarity, unit
+from .csls import csls_search, ip_search, mean_knn_similarity, unit
+from .dictionary import log_normalizers, mean_csls_cosine, pairs_to_ids, precision_at_k
 from .embeddings import Embeddings, write_vec
 from .pipeline import (
     PAIRS,
-    align,
     build_pair,
     check_fits,
     data_files,
@@ -36,6 +38,7 @@ from .pipeline import (
     run_inputs,
     save_run,
 )
+from .restarts import align_with_restarts
 
 SET_EXAMPLE = "e.g. --set refine.iterations=3 or --set adversarial.epochs=1 (repeatable)"
 
@@ -89,20 +92,24 @@ def cmd_align(args) -> int:
     try:
         pair = load_pair(cfg)
         same_dim(cfg, pair)
-        result = align(cfg, pair)
+        result = align_with_restarts(cfg, pair)
         save_run(out, cfg, result, pair)
     except BaseException:
         cleanup()
         raise
-    crits = [h for h in result.history if "criterion" in h]
+    # the identity map's criterion (adversarial epoch 0) is a reference, never a candidate
+    crits = [h for h in result.history if "criterion" in h and h["step"] != "adversarial 0"]
     refined = [h for h in crits if h["step"].startswith("refine")]
     before = max(h["criterion"] for h in crits if not h["step"].startswith("refine"))
+    kept = mean_csls_cosine(result.map(pair.src.vectors), pair.tgt.vectors)
     how = f"{cfg.mode} ({cfg.init})" if cfg.mode == "unsupervised" else cfg.mode
-    # a seeded run's history starts with the seed's record
-    size = f"{result.history[0]['pairs']} seed pairs, " if cfg.mode != "unsupervised" else ""
-    print(f"{how}: {size}criterion {before:.4f} before refinement, "
-          f"{max(h['criterion'] for h in crits):.4f} kept after {len(refined)} refinements; "
-          f"run: {args.out}")
+    seeds = [h for h in result.history if h["step"] == "seed"]
+    size = f"{seeds[0]['pairs']} seed pairs, " if cfg.mode != "unsupervised" and seeds else ""
+    restarts = [h for h in result.history if h["step"] == "restart"]
+    picked = (f"seed {next(h['seed'] for h in restarts if h['kept'])} of {len(restarts)} "
+              "restarts by the criterion; ") if restarts else ""
+    print(f"{how}: {size}{picked}criterion {before:.4f} before refinement, {kept:.4f} kept "
+          f"after {len(refined)} refinements; run: {args.out}")
     return 0
 
 
@@ -114,7 +121,7 @@ def cmd_refine(args) -> int:
     check_fits(args.run, result, pair)
     r = cfg.refine
     result = refine(pair.src.vectors, pair.tgt.vectors, result, args.iterations, r.mode,
-                    r.max_rank, r.threshold)
+                    r.max_rank, r.threshold, method=r.method, knn=r.knn, beta=r.beta)
     save_run(Path(args.run), cfg, result, pair)
     print(f"criterion {max(h.get('criterion', -1) for h in result.history):.4f}; "
           f"run: {args.run}")
@@ -126,20 +133,36 @@ def cmd_eval(args) -> int:
     json_out(args, data_files(cfg))
     pair = load_pair(cfg)
     check_fits(args.run, result, pair)
-    emit_json(evaluate(result, pair), args.json)
+    scores = evaluate(result, pair)
+    if args.invsm:
+        ids, _ = pairs_to_ids(pair.test, pair.src.words, pair.tgt.words)
+        for k, v in precision_at_k(result.map(pair.src.vectors), pair.tgt.vectors, ids,
+                                   "invsm", beta=cfg.refine.beta).items():
+            if k != "queries":
+                scores[f"invsm_{k}"] = v
+    emit_json(scores, args.json)
     return 0
 
 
 def cmd_export(args) -> int:
     at_least("--max-words", args.max_words, 0, " (0: every word)")
     cfg, result = load_run(args.run)
-    prepare_out_file(args.out, inputs=[*run_inputs(args.run), *data_files(cfg)],
-                     force=args.force)
+    inputs = [*run_inputs(args.run), *data_files(cfg)]
+    prepare_out_file(args.out, inputs=inputs, force=args.force)
+    if args.tgt_out:
+        if Path(args.tgt_out).resolve() == Path(args.out).resolve():
+            raise UserError(f"--tgt-out {args.tgt_out}: the same file as --out")
+        prepare_out_file(args.tgt_out, inputs=inputs, force=args.force)
     pair = load_pair(cfg)
     check_fits(args.run, result, pair)
     n = min(args.max_words or len(pair.src.words), len(pair.src.words))
     write_vec(args.out, Embeddings(pair.src.words[:n], result.map(pair.src.vectors[:n])))
-    print(f"{args.out}: {n} mapped source vectors; dictionary: {Path(args.run) / 'dictionary.txt'}")
+    done = f"{args.out}: {n} mapped source vectors"
+    if args.tgt_out:  # the target space the map was aligned to (normalised as the run saw it)
+        m = min(args.max_words or len(pair.tgt.words), len(pair.tgt.words))
+        write_vec(args.tgt_out, Embeddings(pair.tgt.words[:m], pair.tgt.vectors[:m]))
+        done += f"; {args.tgt_out}: {m} target vectors"
+    print(f"{done}; dictionary: {Path(args.run) / 'dictionary.txt'}")
     return 0
 
 
@@ -154,8 +177,16 @@ def cmd_translate(args) -> int:
         raise UserError(f"not in the source vocabulary: {', '.join(unknown)}")
     mapped = unit(result.map(pair.src.vectors))
     tgt = unit(pair.tgt.vectors)
-    r_src = mean_knn_similarity(tgt, mapped, 10)
-    _, ids = csls_search(mapped[[index[w] for w in args.words]], tgt, args.k, r_src=r_src)
+    queries = mapped[[index[w] for w in args.words]]
+    if args.method == "csls":
+        _, ids = csls_search(queries, tgt, args.k, r_src=mean_knn_similarity(tgt, mapped, 10))
+    elif args.method == "nn":
+        _, ids = ip_search(queries, tgt, args.k)
+    else:  # inverted softmax: each target normalised over the whole source vocabulary
+        beta = cfg.refine.beta
+        log_z = log_normalizers(mapped, tgt, beta)
+        _, ids = ip_search(np.hstack([beta * queries, -np.ones((len(queries), 1), np.float32)]),
+                           np.hstack([tgt, log_z[:, None]]), args.k)
     for word, row in zip(args.words, ids, strict=True):
         print(f"{word}: {' '.join(pair.tgt.words[j] for j in row)}")
     return 0
@@ -239,6 +270,9 @@ def commands() -> Commands:
                        metavar="INIT",
                        help="unsupervised initialisation: adversarial (the paper's, "
                             "default) or similarity (vecmap-style)")
+        c.add_argument("--device", dest="sets", action="append",
+                       type=setting("adversarial.device"), metavar="DEVICE",
+                       help="where the adversarial game runs: cpu (default) or cuda")
         for name, what in (("src", "source embeddings (.vec, or .npy + <stem>.words.txt) "
                                    "instead of --pair"),
                            ("tgt", "target embeddings, as --src"),
@@ -259,20 +293,30 @@ def commands() -> Commands:
                    metavar="MODE",
                    help="supervised (training dictionary), identical (same spelling) or "
                         "unsupervised (no dictionary)")
+    c.add_argument("--restarts", dest="sets", action="append", type=lambda n: f"restarts={n}",
+                   metavar="N", help="unsupervised: N runs (seeds seed..seed+N-1), the one "
+                                     "with the best unsupervised criterion kept (default 1)")
     data_options(c)
     add_output_args(c, help="run folder (refused if it holds a run, unless --force; more "
                             "refinement of a run: dldiy-muse refine --run)")
     with_run("refine", cmd_refine, "more refinement iterations on a run").add_argument(
         "--iterations", type=int, default=5)
-    json_option(with_run("eval", cmd_eval, "P@1/5/10 (NN and CSLS) on the test dictionary"))
-    c = with_run("export", cmd_export, "mapped source embeddings as .vec")
+    c = with_run("eval", cmd_eval, "P@1/5/10 (NN and CSLS) on the test dictionary")
+    json_option(c)
+    c.add_argument("--invsm", action="store_true",
+                   help="also P@k by inverted softmax (Smith et al. 2017)")
+    c = with_run("export", cmd_export, "mapped source embeddings (and the target's) as .vec")
     add_output_args(c, help="output .vec file (never the source or target vectors, nor a file "
                             "of a run)")
+    c.add_argument("--tgt-out", metavar="FILE", default="",
+                   help="also write the target space the map aligns to (as MUSE's export)")
     c.add_argument("--max-words", type=int, default=0, help="the most frequent N words "
                    "(default 0: all)")
-    c = with_run("translate", cmd_translate, "CSLS translations of source words")
+    c = with_run("translate", cmd_translate, "translations of source words")
     c.add_argument("words", nargs="+")
     c.add_argument("--k", type=int, default=5)
+    c.add_argument("--method", choices=["csls", "nn", "invsm"], default="csls",
+                   help="retrieval: csls (default), nn (cosine) or invsm (inverted softmax)")
     c = cli.add("study", cmd_study, "unsupervised alignment over several seeds against "
                 "supervised Procrustes: P@1, criterion, success rate")
     data_options(c)

@@ -160,6 +160,11 @@ class MuseConfig:
     """Unsupervised runs with seeds ``seed .. seed + restarts - 1``; the one with the best
     unsupervised criterion is kept (no dictionary involved); ``--restarts``."""
 
+    def check(self) -> None:
+        if self.seed + self.restarts - 1 > 2**32 - 1:
+            raise ValueError(f"seed={self.seed} with restarts={self.restarts}: seeds beyond "
+                             "2**32 - 1")
+
 
 PRESETS: dict[str, dict] = {
     "paper": {},

@@ -20,7 +20,7 @@ CRITERION_WORDS = 10_000
 CRITERION_RANK = 10_000
 
 
-def _log_normalizers(queries: np.ndarray, base: np.ndarray, beta: float,
+def log_normalizers(queries: np.ndarray, base: np.ndarray, beta: float,
                      block_elems: int = 1 << 24) -> np.ndarray:
     """``log sum_i exp(beta q_i . b_j)`` over every query ``i``, for each base row ``j``
     ``[m]``: inverted softmax normalises each target over all sources. Blocked over ``j``."""
@@ -45,7 +45,7 @@ def best_two(src: np.ndarray, tgt: np.ndarray, method: str = "csls", knn: int = 
     if method == "csls":
         return csls_search(src, tgt, 2, knn, r_src=r_src, r_tgt=r_tgt)
     if method == "invsm":  # log p(i | j) = beta x_i.y_j - log Z_j: one inner-product search
-        log_z = _log_normalizers(src, tgt, beta) if r_src is None else r_src
+        log_z = log_normalizers(src, tgt, beta) if r_src is None else r_src
         queries = np.hstack([beta * f32(src), -np.ones((len(src), 1), np.float32)])
         return ip_search(queries, np.hstack([f32(tgt), log_z[:, None]]), 2)
     raise ValueError(f"retrieval {method!r}: expected {', '.join(RETRIEVALS)}")
@@ -62,7 +62,7 @@ def candidates(src: np.ndarray, tgt: np.ndarray, method: str = "csls", max_rank:
     if r_src is None and method == "csls":  # r_S of each target over ALL mapped sources
         r_src = mean_knn_similarity(tgt, src, knn)
     elif r_src is None and method == "invsm":  # each target normalised over ALL sources
-        r_src = _log_normalizers(src, tgt, beta)
+        r_src = log_normalizers(src, tgt, beta)
     scores, ids = best_two(src[:n], tgt, method, knn, beta, r_src,
                            None if r_tgt is None else r_tgt[:n])
     pairs = np.stack([np.arange(n), ids[:, 0]], axis=1)
@@ -89,7 +89,7 @@ def induce(src: np.ndarray, tgt: np.ndarray, mode: str = "S2T&T2S", max_rank: in
     if method == "csls":
         r_s, r_t = mean_knn_similarity(t, s, knn), mean_knn_similarity(s, t, knn)
     elif method == "invsm":
-        r_s, r_t = _log_normalizers(s, t, beta), _log_normalizers(t, s, beta)
+        r_s, r_t = log_normalizers(s, t, beta), log_normalizers(t, s, beta)
     else:
         r_s = r_t = None
     found = []
@@ -157,7 +157,7 @@ def precision_at_k(mapped_src: np.ndarray, tgt: np.ndarray, ids: np.ndarray,
     elif method == "csls":
         _, top = csls_search(q, t, kmax, r_src=mean_knn_similarity(t, unit(mapped_src), 10))
     elif method == "invsm":
-        log_z = _log_normalizers(unit(mapped_src), t, beta)
+        log_z = log_normalizers(unit(mapped_src), t, beta)
         queries = np.hstack([beta * q, -np.ones((len(q), 1), np.float32)])
         _, top = ip_search(queries, np.hstack([t, log_z[:, None]]), kmax)
     else:
