@@ -22,6 +22,9 @@ class DataConfig:
     """Use at most this many hours of the train split (0: all), the same utterances every run."""
     max_seconds: float = bounded(8.0, gt=0)
     """Skip longer utterances (memory)."""
+    dev_hours: float = bounded(0.0, ge=0)
+    """Dev audio that ``experiment`` selects checkpoints and learning rates on and reports the
+    dev PER of: the first utterances of a round robin over the dev speakers (0: all)."""
     resample: bool = False
     """Resample audio at another rate instead of rejecting it."""
 
@@ -94,10 +97,10 @@ def _check_impl(impl: str, name: str, key: str) -> None:
 
 PRESETS: dict[str, dict] = {
     "paper": {},
-    "quick": {"data": {"train_hours": 0.5, "max_seconds": 6.0},
+    "quick": {"data": {"train_hours": 0.5, "max_seconds": 6.0, "dev_hours": 0.15},
               "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.1},
-              "lr": 2e-3, "frontend_lr": 5e-4,
-              "train": {"epochs": 6, "batch_size": 8, "log_every": 10,
+              "lr": 2e-3, "frontend_lr": 5e-4, "frontend_lr_grid": [2e-3],
+              "train": {"epochs": 4, "batch_size": 8, "log_every": 10,
                         "checkpoint_every": 100},
               "experiment": list(FRONTENDS)},
     "demo": {"data": {"max_seconds": 6.0},

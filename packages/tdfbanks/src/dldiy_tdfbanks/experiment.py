@@ -212,11 +212,12 @@ def mark_experiment(cfg: Config, out: Path) -> None:
 
 
 def load_data(cfg: Config) -> dict[str, SpeechSet]:
+    """The train split (``data.train_hours``), dev (``data.dev_hours``) and all of test."""
     check_config(cfg)
     corpus, d = corpus_path(cfg), cfg.data
-    data = {"train": load_split(corpus, "train", d.max_seconds, d.train_hours, d.resample)}
-    for split in ("dev", "test"):
-        data[split] = load_split(corpus, split, EVAL_MAX_SECONDS, 0.0, d.resample)
+    data = {"train": load_split(corpus, "train", d.max_seconds, d.train_hours, d.resample),
+            "dev": load_split(corpus, "dev", EVAL_MAX_SECONDS, d.dev_hours, d.resample),
+            "test": load_split(corpus, "test", EVAL_MAX_SECONDS, 0.0, d.resample)}
     return data
 
 
@@ -330,6 +331,7 @@ def summarise(cfg: Config, done: list[dict]) -> dict:
         [x for x in dict.fromkeys(cfg.frontend_lr_grid) if x != cfg.frontend_lr])
     m = cfg.model
     settings = {"train_hours": done[0]["train_hours"] if done else 0.0,
+                "dev_hours": cfg.data.dev_hours,
                 "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "lr": cfg.lr,
                 "frontend_lr": cfg.frontend_lr, "frontend_lr_grid": cfg.frontend_lr_grid,
                 "seeds": cfg.seeds, "input_gain": m.input_gain, "preemphasis": m.preemphasis,
@@ -362,7 +364,8 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
     if "mfsc" in rows:
         r.headline("MFSC mean test PER", rows["mfsc"]["test_per_mean"])
     r.text(f"{len(data['train'])} training utterances ({data['train'].seconds() / 3600:.2f} h), "
-           f"{len(data['dev'])} dev, {len(data['test'])} test. Dev and test speakers do not "
+           f"{len(data['dev'])} dev ({data['dev'].seconds() / 3600:.2f} h), {len(data['test'])} "
+           f"test ({data['test'].seconds() / 3600:.2f} h). Dev and test speakers do not "
            "occur in training; on the synthesized corpus a speaker is an engine, voice and "
            "setting, and only the espeak voice variants are held out entirely (the festival "
            "and piper voices and the espeak accents occur in every split at other settings). "
