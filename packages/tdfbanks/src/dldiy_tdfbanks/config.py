@@ -33,9 +33,10 @@ class DataConfig:
 class ModelConfig:
     frontend: str = "tdfb-learn-all"
     preemphasis: bool = False
-    input_gain: float = bounded(1.0, gt=0)
-    """Waveform scale before the front end (``frontend.GAIN``); 32768 reads it in 16-bit units,
-    where log(1 + x) acts as a log (use ``impl=fft`` then for an exact fixed front end)."""
+    input_gain: float = bounded(32768.0, gt=0)
+    """Waveform scale before the front end (``frontend.GAIN``): 32768 reads it in 16-bit units
+    (TIMIT's samples), where log(1 + x) acts as the paper's log; 1 leaves it in [-1, 1], where
+    log(1 + x) of most speech energies is nearly linear."""
     channels: int = bounded(1000, ge=1)
     layers: int = bounded(5, ge=1)
     kernel: int = bounded(5, ge=1)
