@@ -22,6 +22,7 @@ end of the epoch: no host synchronisation per step.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import torch
@@ -136,6 +137,7 @@ def adversarial(src: np.ndarray, tgt: np.ndarray, cfg: AdversarialConfig | None 
             stats = torch.zeros(n_logs, 3, device=device)  # loss sum, accuracy sum, map loss
             bar = progress(range(cfg.epoch_size), desc=f"adversarial {epoch}/{cfg.epochs}",
                            enabled=show_progress)
+            t0 = time.perf_counter()
             for it in bar:
                 c = it % cfg.chunk
                 if c == 0:  # the batches of the next `chunk` iterations, drawn at once
@@ -169,6 +171,7 @@ def adversarial(src: np.ndarray, tgt: np.ndarray, cfg: AdversarialConfig | None 
                     row[2] += loss.detach()
                 step += 1
             per_log = stats.cpu().numpy()  # the epoch's only synchronisation
+            game_seconds = time.perf_counter() - t0
             counts = np.minimum(cfg.log_every, cfg.epoch_size - cfg.log_every *
                                 np.arange(n_logs))
             for i in range(n_logs):
@@ -184,7 +187,7 @@ def adversarial(src: np.ndarray, tgt: np.ndarray, cfg: AdversarialConfig | None 
             dis_acc = float(per_log[:, 1].sum() / (k * cfg.epoch_size))
             history.append({"step": f"adversarial {epoch}", "epoch": epoch, "iteration": step,
                             "criterion": crit, "lr": lr, "dis_loss": dis_loss,
-                            "dis_acc": dis_acc})
+                            "dis_acc": dis_acc, "game_seconds": round(game_seconds, 3)})
             if schedule.epoch_end(crit):
                 best_W = current
             log.info("adversarial epoch %d: criterion %.4f (best %.4f), discriminator loss "

@@ -5,7 +5,15 @@
   memory is the search's own.
 - ``naive`` vs ``blocked`` at 20k x 20k, where the full matrix (1.6 GB) still fits.
 - the supervised, identical-strings and unsupervised pipelines (the adversarial game, and the
-  similarity seed + self-learning), each with refinement, on the real en-fr pair.
+  similarity seed + self-learning), each with refinement, on the configured pair (en-fr: the
+  spaCy md tables, 300-d); ``sup_p1_csls``: Procrustes on the training dictionary alone (the
+  study's reference), ``similarity_p1_csls``: the similarity initialisation + refinement.
+- ``unsup_paper_iteration_ms``: one iteration of the paper's adversarial game (2048-unit
+  discriminator, 5 discriminator steps and one map step at batch 32) timed over
+  ``PAPER_TIMED`` iterations on the pair, and ``unsup_paper_schedule_projected_s``, that
+  times the schedule's 156,250 iterations (a projection, named so). With
+  ``--paper-schedule`` the whole schedule runs: ``unsup_paper_schedule_s`` (game, criterion
+  and refinements, measured) and ``unsup_p1_csls``.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import MuseConfig
+from .config import AdversarialConfig, MuseConfig
 from .csls import csls_full, csls_search, unit
 
 WORKER = """
@@ -64,8 +72,39 @@ def timed(fn, *args) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def run_bench(cfg: MuseConfig) -> dict:
-    from .pipeline import align, evaluate, load_pair
+PAPER_TIMED = 300
+
+
+def paper_iteration_ms(cfg: MuseConfig, pair) -> float:
+    """Wall milliseconds per iteration of the paper's adversarial game on ``pair``, with
+    ``cfg.adversarial``'s device and precision (the criterion's time left out)."""
+    from .adversarial import adversarial
+
+    paper = AdversarialConfig(device=cfg.adversarial.device,
+                              precision=cfg.adversarial.precision)
+    short = dataclasses.replace(paper, epochs=1, epoch_size=PAPER_TIMED, log_every=100)
+    out = adversarial(pair.src.vectors, pair.tgt.vectors, short, show_progress=False)
+    game = next(h["game_seconds"] for h in out.history if h["step"] == "adversarial 1")
+    return 1000 * game / PAPER_TIMED
+
+
+def paper_schedule(cfg: MuseConfig, pair) -> dict:
+    """One seed of the paper's whole schedule (``paper`` preset's adversarial and refinement
+    settings, ``cfg``'s device and precision), timed and evaluated."""
+    from .pipeline import align, evaluate
+
+    paper = MuseConfig(data=cfg.data, mode="unsupervised", init="adversarial",
+                       adversarial=AdversarialConfig(device=cfg.adversarial.device,
+                                                     precision=cfg.adversarial.precision))
+    seconds, alignment = timed(align, paper, pair, False)
+    scores = evaluate(alignment, pair)
+    return {"unsup_paper_schedule_s": seconds, "unsup_p1_csls": scores["csls_p@1"],
+            "unsup_p1_nn": scores["nn_p@1"]}
+
+
+def run_bench(cfg: MuseConfig, full_paper_schedule: bool = False) -> dict:
+    from .align import fit_seed
+    from .pipeline import align, evaluate, load_pair, seed_ids
 
     big = csls_in_fresh_process(200_000)
     src, tgt = planted_pair(20_000)
@@ -87,4 +126,15 @@ def run_bench(cfg: MuseConfig) -> dict:
         result[f"{key}_nn_p@1"] = scores["nn_p@1"]
     result["test_coverage"] = scores["coverage"]
     result["max_src"] = cfg.data.max_src
+    result["pair"] = cfg.data.pair
+    sup = fit_seed(pair.src.vectors, pair.tgt.vectors,
+                   seed_ids(dataclasses.replace(cfg, mode="supervised"), pair))
+    result["sup_p1_csls"] = evaluate(sup, pair)["csls_p@1"]
+    result["similarity_p1_csls"] = result["unsup_similarity_csls_p@1"]
+    ms = paper_iteration_ms(cfg, pair)
+    result["unsup_paper_iteration_ms"] = ms
+    result["unsup_paper_schedule_projected_s"] = ms / 1000 * AdversarialConfig().epochs * \
+        AdversarialConfig().epoch_size
+    if full_paper_schedule:
+        result.update(paper_schedule(cfg, pair))
     return result

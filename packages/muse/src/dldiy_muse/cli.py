@@ -202,9 +202,15 @@ def cmd_study(args) -> int:
     same_dim(cfg, pair)
     out = study(cfg, args.seeds, args.json, pair=pair)
     sup = out["supervised"]["csls_p@1"]
+    for name in ("supervised_refined", "identical"):
+        b = out[name]
+        if b:
+            print(f"{name}: P@1 NN {b['nn_p@1']:.3f} CSLS {b['csls_p@1']:.3f} criterion "
+                  f"{b['criterion']:.4f} ({b['seconds']:.0f} s)")
     for r in out["runs"]:
         print(f"seed {r['seed']}: P@1 NN {r['nn_p@1']:.3f} CSLS {r['csls_p@1']:.3f} "
-              f"criterion {r['criterion']:.4f}{'  success' if r['success'] else ''}")
+              f"criterion {r['criterion']:.4f} ({r['seconds']:.0f} s)"
+              f"{'  success' if r['success'] else ''}")
     print(f"{out['pair']} {out['init']}: supervised Procrustes P@1 CSLS {sup:.3f}; "
           f"success (>= {out['success_threshold_csls_p@1']:.3f}) in {out['successes']}/"
           f"{len(out['runs'])} seeds; best criterion: seed {out['selected_by_criterion']}"
@@ -227,7 +233,7 @@ def cmd_bench(args) -> int:
 
     cfg = config_from_args(MuseConfig, PRESETS, args)
     json_out(args, data_files(cfg))
-    emit_results(run_bench(cfg), args.json)
+    emit_results(run_bench(cfg, args.paper_schedule), args.json)
     return 0
 
 
@@ -329,8 +335,15 @@ def commands() -> Commands:
     c.add_argument("--top", type=int, default=4000, help="pairs among this many top words")
     c.add_argument("--k", type=int, default=10, help="neighbours compared")
     json_option(c)
-    json_option(cli.add("bench", cmd_bench, "CSLS speed and memory, blocked against full "
-                        "matrix"))
+    c = cli.add("bench", cmd_bench, "CSLS speed and memory, blocked against full matrix; "
+                "the pipelines; the paper's adversarial game per iteration")
+    json_option(c)
+    c.add_argument("--device", dest="sets", action="append",
+                   type=lambda v: f"adversarial.device={v}", metavar="DEVICE",
+                   help="where the adversarial game runs: cpu (default) or cuda")
+    c.add_argument("--paper-schedule", action="store_true",
+                   help="also run one seed of the paper's whole adversarial schedule and 5 "
+                        "refinements (hours on 2 CPU cores)")
     c = cli.add("demo", cmd_demo, "supervised, identical-strings and adversarial alignment; a "
                 "report")
     add_output_args(c, required=False, help="report folder (default reports/muse; the runs "

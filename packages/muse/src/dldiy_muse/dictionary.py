@@ -158,8 +158,8 @@ def precision_at_k(mapped_src: np.ndarray, tgt: np.ndarray, ids: np.ndarray,
         _, top = csls_search(q, t, kmax, r_src=mean_knn_similarity(t, unit(mapped_src), 10))
     elif method == "invsm":
         log_z = log_normalizers(unit(mapped_src), t, beta)
-        queries = np.hstack([beta * q, -np.ones((len(q), 1), np.float32)])
-        _, top = ip_search(queries, np.hstack([t, log_z[:, None]]), kmax)
+        scaled = np.hstack([beta * q, -np.ones((len(q), 1), np.float32)])
+        _, top = ip_search(scaled, np.hstack([t, log_z[:, None]]), kmax)
     else:
         raise ValueError(f"retrieval {method!r}: expected {', '.join(RETRIEVALS)}")
     hits = np.array([[int(j) in gold[int(s)] for j in row] for s, row in zip(queries, top,

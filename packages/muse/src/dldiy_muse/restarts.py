@@ -26,7 +26,7 @@ def align_with_restarts(cfg: MuseConfig, pair, show_progress: bool = True) -> Al
 
     if cfg.mode != "unsupervised" or cfg.restarts == 1:
         return align(cfg, pair, show_progress)
-    best, best_crit, records = None, -float("inf"), []
+    best, best_crit, kept, records = None, -float("inf"), 0, []
     for r in range(cfg.restarts):
         seed = cfg.seed + r
         t0 = time.perf_counter()
@@ -35,9 +35,9 @@ def align_with_restarts(cfg: MuseConfig, pair, show_progress: bool = True) -> Al
         records.append({"step": "restart", "seed": seed, "restart_criterion": crit,
                         "seconds": round(time.perf_counter() - t0, 1)})
         log.info("restart %d/%d (seed %d): criterion %.4f", r + 1, cfg.restarts, seed, crit)
-        if crit > best_crit:
-            best, best_crit = run, crit
-    for rec in records:
-        rec["kept"] = rec["restart_criterion"] == best_crit
+        if crit > best_crit:  # the first of equals is kept
+            best, best_crit, kept = run, crit, r
+    for r, rec in enumerate(records):
+        rec["kept"] = r == kept
     best.history = best.history + records
     return best
