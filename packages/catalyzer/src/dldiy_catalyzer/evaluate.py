@@ -55,6 +55,7 @@ def knn_recall(ids: np.ndarray, splits: Splits, count: int = 10,
         dist = 1.0 - np.einsum("qkd,qd->qk", found, xq)
     else:
         dist = np.sqrt(((found - xq[:, None, :]) ** 2).sum(-1))
+    dist[ids < 0] = np.inf  # faiss's "no result"
     threshold = np.asarray(splits.gt_distances)[:, count - 1:count] + epsilon
     return float((dist <= threshold).sum(1).mean() / count)
 
