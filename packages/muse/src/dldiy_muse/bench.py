@@ -11,7 +11,8 @@
 - ``unsup_paper_iteration_ms``: one iteration of the paper's adversarial game (2048-unit
   discriminator, 5 discriminator steps and one map step at batch 32) timed over
   ``PAPER_TIMED`` iterations on the pair, and ``unsup_paper_schedule_projected_s``, that
-  times the schedule's 156,250 iterations (a projection, named so). With
+  times the schedule's 156,250 iterations (a projection, named so); both in float32 and
+  under bfloat16 autocast (``_bf16`` keys). With
   ``--paper-schedule`` the whole schedule runs: ``unsup_paper_schedule_s`` (game, criterion
   and refinements, measured) and ``unsup_p1_csls``.
 """
@@ -75,13 +76,12 @@ def timed(fn, *args) -> tuple[float, object]:
 PAPER_TIMED = 300
 
 
-def paper_iteration_ms(cfg: MuseConfig, pair) -> float:
-    """Wall milliseconds per iteration of the paper's adversarial game on ``pair``, with
-    ``cfg.adversarial``'s device and precision (the criterion's time left out)."""
+def paper_iteration_ms(cfg: MuseConfig, pair, precision: str = "fp32") -> float:
+    """Wall milliseconds per iteration of the paper's adversarial game on ``pair``, on
+    ``cfg.adversarial``'s device, in ``precision`` (the criterion's time left out)."""
     from .adversarial import adversarial
 
-    paper = AdversarialConfig(device=cfg.adversarial.device,
-                              precision=cfg.adversarial.precision)
+    paper = AdversarialConfig(device=cfg.adversarial.device, precision=precision)
     short = dataclasses.replace(paper, epochs=1, epoch_size=PAPER_TIMED, log_every=100)
     out = adversarial(pair.src.vectors, pair.tgt.vectors, short, show_progress=False)
     game = next(h["game_seconds"] for h in out.history if h["step"] == "adversarial 1")
@@ -131,10 +131,11 @@ def run_bench(cfg: MuseConfig, full_paper_schedule: bool = False) -> dict:
                    seed_ids(dataclasses.replace(cfg, mode="supervised"), pair))
     result["sup_p1_csls"] = evaluate(sup, pair)["csls_p@1"]
     result["similarity_p1_csls"] = result["unsup_similarity_csls_p@1"]
-    ms = paper_iteration_ms(cfg, pair)
-    result["unsup_paper_iteration_ms"] = ms
-    result["unsup_paper_schedule_projected_s"] = ms / 1000 * AdversarialConfig().epochs * \
-        AdversarialConfig().epoch_size
+    iterations = AdversarialConfig().epochs * AdversarialConfig().epoch_size
+    for precision, key in (("fp32", ""), ("bf16", "_bf16")):
+        ms = paper_iteration_ms(cfg, pair, precision)
+        result[f"unsup_paper_iteration{key}_ms"] = ms
+        result[f"unsup_paper_schedule_projected{key}_s"] = ms / 1000 * iterations
     if full_paper_schedule:
         result.update(paper_schedule(cfg, pair))
     return result
