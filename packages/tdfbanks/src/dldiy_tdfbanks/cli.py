@@ -45,7 +45,8 @@ def cmd_data_build(args) -> int:
 
     _flag("--hours", args.hours, gt=0)
     _flag("--seed", args.seed, ge=0)
-    cfg = CorpusConfig(train_hours=args.hours, seed=args.seed)
+    cfg = CorpusConfig(train_hours=args.hours, seed=args.seed,
+                       engines=list(dict.fromkeys(args.engines)))
     out = Path(args.out) if args.out else default_corpus()
     prepare_build(out, cfg, resume=args.resume, force=args.force)
     summary = build_corpus(out, cfg)
@@ -167,7 +168,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .report import demo
+    from .demo import demo
 
     cfg = config_from_args(Config, PRESETS, args)
     print(f"report: {demo(cfg, Path(args.out), force=args.force)}")
@@ -186,6 +187,10 @@ def commands() -> Commands:
                          "holds a build needs --resume (continue it) or --force (start over)")
     c.add_argument("--hours", type=float, default=2.2, help="hours of training audio")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--engines", nargs="+", default=["festival", "espeak"],
+                   choices=["festival", "espeak", "piper"],
+                   help="speech engines (piper needs the corpus extra: pip install "
+                        "'dldiy-tdfbanks[corpus]'; see the README on its voice's licence)")
     c = cli.add("features", cmd_features, "a wav file or folder -> features .npy [40, frames]",
                 config=False)
     c.add_argument("input", help="audio file or folder (searched recursively)")

@@ -46,23 +46,37 @@ PIPER_GRID: tuple[tuple[float, float, float, float], ...] = tuple(
 
 @dataclass(frozen=True)
 class Speaker:
-    """One voice setting. festival: ``rate`` is a duration stretch, ``pitch`` a mean F0 in Hz
-    (0: the voice's own), ``warp`` resamples pitch and formants together; espeak: ``rate`` in
-    words/min, ``pitch`` and ``pitch_range`` 0..100; piper: ``rate`` is its ``length_scale``,
-    ``pitch`` its ``noise_scale``, ``pitch_range`` its ``noise_w``, ``warp`` as festival's."""
+    """One voice setting: an engine, a voice and how it reads, in one split."""
 
     id: str
+    """TIMIT-style speaker folder: sex letter, engine letter (F festival, E espeak, P piper), the
+    voice, a number."""
     split: str
     dialect: str
+    """TIMIT dialect folder (:data:`DIALECTS`)."""
     engine: str
+    """``festival``, ``espeak`` or ``piper``."""
     voice: str
+    """festival: a short name of :data:`.tts.FESTIVAL_VOICES`; espeak: ``<accent>+<variant>``;
+    piper: :data:`.tts.PIPER_VOICE`."""
     accent: str
+    """espeak: the accent's voice name (its phone mapping depends on it); others: ``en-us``."""
     rate: float
+    """festival: duration stretch (> 1 slower); espeak: words per minute;
+    piper: ``length_scale`` (> 1 slower)."""
     pitch: float
+    """festival: mean F0 in Hz (0: the voice's own); espeak: pitch 0..100; piper:
+    ``noise_scale`` (variation of the voice, not a pitch)."""
     pitch_range: float
+    """festival: unused (0); espeak: pitch range 0..100; piper: ``noise_w`` (variation of the
+    phone durations)."""
     warp: float
+    """festival and piper: the output read at ``warp`` times its rate before resampling to
+    16 kHz (pitch and formants move together); espeak: 1."""
     gain: float
+    """Peak amplitude the utterance is scaled to (every engine)."""
     target_s: float
+    """Seconds of audio this speaker should read."""
 
 
 def _ids(prefix: str, counters: Counter) -> str:
