@@ -71,11 +71,16 @@ def test_acting_copy_matches_the_learner_arithmetic(precision):
     torch.manual_seed(0)
     model = Arnold(3, 48, 84, 3, [0, 1], hidden=32)
     acting = ActingNet(model, precision, features=True)
-    if precision == "fp32":
-        assert acting.net() is model and acting.dtype is None
-        return
     screen = torch.randint(0, 255, (2, 1, 3, 48, 84), dtype=torch.uint8)
     variables = torch.rand(2, 1, 2)
+    if precision == "fp32":
+        assert acting.net() is model and acting.dtype is None
+        with torch.no_grad():
+            full = model(screen, variables, None, None, False)
+            q, state = model.action.step(screen[:, 0], variables[:, 0], None)
+        torch.testing.assert_close(q, full["q"][:, 0], rtol=0, atol=0)
+        torch.testing.assert_close(state, full["state"], rtol=0, atol=0)
+        return
 
     def both():
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -85,6 +90,14 @@ def test_acting_copy_matches_the_learner_arithmetic(precision):
     for k in ("q", "features", "nav_q"):
         torch.testing.assert_close(out[k], ref[k], rtol=0, atol=0)
     assert out["q"].dtype == torch.float32  # the Q heads stay float32
+    # the lean acting step computes the same as the forward on one step
+    state = (torch.rand(1, 2, 32), torch.rand(1, 2, 32))
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            full = model(screen, variables, None, state, False)
+        q, (h, c) = acting.net().action.step(screen[:, 0], variables[:, 0], state)
+    torch.testing.assert_close(q, full["q"][:, 0], rtol=0, atol=0)
+    torch.testing.assert_close((h, c), full["state"], rtol=0, atol=0)
     net = acting.net()
     assert net.action.lstm.weight_ih_l0.dtype == torch.bfloat16
     assert net.action.q.weight is model.action.q.weight  # shared, not copied

@@ -51,13 +51,22 @@ def act(model: nn.Module, screen: np.ndarray, variables: np.ndarray, state: Any,
         autocast: torch.dtype | None = None) -> tuple[np.ndarray, Any, np.ndarray | None]:
     """One step for ``N`` environments: ``screen [N, C, H, W]`` -> actions ``[N]``, the new
     LSTM state, and the predicted feature probabilities ``[N, F]`` (None without the head, or
-    with ``features=False`` when no navigation network needs them). ``autocast``: run the
-    forward under autocast to this dtype (as the learner does with ``train.precision``)."""
+    with ``features=False`` when no navigation network needs them; then the Q-values come
+    from ``DRQN.step``, in the weights' dtype). ``autocast``: run the full forward under
+    autocast to this dtype (as the learner does with ``train.precision``)."""
+    if not features and model.navigation is None:  # the Q-values only: the lean step
+        q, state = model.action.step(torch.from_numpy(screen).to(device),
+                                     torch.from_numpy(variables).to(device), state)
+        actions = q.argmax(-1).cpu().numpy()
+        explore = rng.random(len(actions)) < epsilon
+        if explore.any():
+            actions[explore] = rng.integers(q.shape[-1], size=int(explore.sum()))
+        return actions, state, None
     s = torch.from_numpy(screen).to(device)[:, None]
     v = torch.from_numpy(variables).to(device)[:, None]
     with torch.autocast(device.type, dtype=autocast or torch.bfloat16,
                         enabled=autocast is not None):
-        out = model(s, v, None, state, features or model.navigation is not None)
+        out = model(s, v, None, state, True)
     greedy = out["q"][:, 0].argmax(-1)
     probs = torch.sigmoid(out["features"][:, 0].float()) if out["features"] is not None else None
     if out["nav_q"] is not None and probs is not None:

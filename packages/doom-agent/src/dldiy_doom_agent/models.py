@@ -97,6 +97,35 @@ class DRQN(nn.Module):
             q = self.q(out)  # keeps ~3 digits, coarser than early gaps between actions)
         return q, feats, state
 
+    def step(self, screen: torch.Tensor, variables: torch.Tensor,
+             state: tuple[torch.Tensor, torch.Tensor] | None
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One acting step without the feature head: ``screen [N, C, H, W]`` uint8,
+        ``variables [N, V]`` -> Q-values ``[N, A]`` (float32) and the new ``(h, c)``.
+
+        The same arithmetic as ``forward`` on one step (under autocast when the weights are
+        bf16 or fp16: the convolutions and LSTM matrices in the weights' dtype, the cell and
+        Q head in float32) with fewer calls: acting runs it once per environment step.
+        """
+        conv0, conv2, lstm = self.conv[0], self.conv[2], self.lstm
+        dt = conv0.weight.dtype
+        x = screen.float().div_(255.0).to(dt)
+        z = F.relu(F.conv2d(x, conv0.weight, conv0.bias.to(dt), conv0.stride))
+        z = F.relu(F.conv2d(z, conv2.weight, conv2.bias.to(dt), conv2.stride)).flatten(1)
+        x = torch.cat([z, variables[:, :self.n_variables].to(dt)], -1)
+        g = F.linear(x, lstm.weight_ih_l0, (lstm.bias_ih_l0 + lstm.bias_hh_l0).to(dt))
+        if state is None:
+            h = torch.zeros(x.shape[0], lstm.hidden_size, device=x.device)
+            c = torch.zeros_like(h)
+        else:
+            h, c = state[0][0].float(), state[1][0].float()
+        g = (g + F.linear(h.to(dt), lstm.weight_hh_l0)).float()
+        gi, gf, gg, go = g.chunk(4, -1)
+        c = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
+        h = torch.sigmoid(go) * torch.tanh(c)
+        q = F.linear(h, self.q.weight.float(), self.q.bias.float())
+        return q, (h[None], c[None])
+
 
 class NavigationDQN(nn.Module):
     """Navigation network: ``[B, T, C, H, W]`` frames -> Q-values ``[B, T, A_nav]``, each
