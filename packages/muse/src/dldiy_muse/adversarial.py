@@ -42,7 +42,7 @@ def orthogonalize(W: torch.Tensor, beta: float) -> None:
     """In place: ``W <- (1 + b) W - b (W W^T) W`` (section 3.3), one step of an iteration
     whose fixed points are the orthogonal matrices; keeps ``W`` close to orthogonal."""
     with torch.no_grad():
-        W.copy_((1 + beta) * W - beta * (W @ W.T) @ W)
+        W.copy_(torch.addmm(W, W @ W.T, W, beta=1 + beta, alpha=-beta))
 
 
 def _criterion(src: np.ndarray, tgt: np.ndarray, W: np.ndarray, words: int) -> float:

@@ -73,7 +73,7 @@ def timed(fn, *args) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-PAPER_TIMED = 300
+PAPER_TIMED = 100
 
 
 def paper_iteration_ms(cfg: MuseConfig, pair, precision: str = "fp32") -> float:
