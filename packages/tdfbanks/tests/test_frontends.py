@@ -168,3 +168,22 @@ def test_gabor_filter_energy_and_centre():
     assert phi.shape == (1, 401)
     assert abs(float((phi.abs() ** 2).sum()) - 3.0) < 1e-4
     assert int(torch.fft.fft(phi[0], n=16_000).abs().argmax()) == 1000
+
+
+@pytest.mark.parametrize("name", ["mfsc", "tdfb-fixed", "leaf"])
+def test_the_input_gain_travels_with_the_state_dict(name):
+    trained = make_frontend(name, gain=1.0)
+    state = trained.state_dict()
+    assert float(state["input_gain"]) == 1.0
+    fresh = make_frontend(name)
+    assert fresh.gain == 32768
+    fresh.load_state_dict(state)
+    assert fresh.gain == 1.0
+    x = speechlike(3200)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x)[0], trained(x)[0])
+    # a state dict saved before the gain was saved: the gain the module was built with stays
+    del state["input_gain"]
+    older = make_frontend(name, gain=4.0)
+    older.load_state_dict(state)
+    assert older.gain == 4.0

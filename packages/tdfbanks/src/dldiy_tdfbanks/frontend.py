@@ -60,8 +60,25 @@ class Frontend(nn.Module):
     def __init__(self, n_channels: int, stride: int, normalize: bool = True) -> None:
         super().__init__()
         self.n_channels, self.stride, self.normalize = n_channels, stride, normalize
-        self.gain = GAIN
-        """Input scale (:data:`GAIN`)."""
+        self.register_buffer("input_gain", torch.tensor(GAIN))
+        """Input scale (:data:`GAIN`), a buffer: saved in the state dict with the weights it
+        was trained with (:attr:`gain` reads and sets it)."""
+
+    @property
+    def gain(self) -> float:
+        return float(self.input_gain)
+
+    @gain.setter
+    def gain(self, value: float) -> None:
+        with torch.no_grad():
+            self.input_gain.fill_(float(value))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        # A state dict saved before the gain was a buffer: keep the gain the config set.
+        state_dict.setdefault(prefix + "input_gain", self.input_gain.detach().clone())
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def frames(self, lengths: Tensor) -> Tensor:
         return torch.div(lengths, self.stride, rounding_mode="floor") + 1
@@ -71,8 +88,7 @@ class Frontend(nn.Module):
             raise ValueError(f"waveform must be [B, T], got shape {tuple(waveform.shape)}")
         if lengths is None:
             lengths = torch.full((len(waveform),), waveform.shape[-1], device=waveform.device)
-        if self.gain != 1.0:
-            waveform = waveform * self.gain
+        waveform = waveform * self.input_gain.to(waveform.dtype)  # no host sync on a GPU
         return waveform, lengths.to(waveform.device)
 
     def _mask(self, x: Tensor, lengths: Tensor) -> Tensor:
