@@ -6,13 +6,20 @@ from dldiy_core import UserError
 from dldiy_tdfbanks.audio import load_audio, write_sphere
 from dldiy_tdfbanks.data import PHONE_ID, load_split
 from dldiy_tdfbanks.phones import TIMIT39, TIMIT61, edit_distance, fold, phone_error_rate
-from dldiy_tdfbanks.timit import read_phn, scan, write_utterance
+from dldiy_tdfbanks.timit import (
+    CORE_TEST_SPEAKERS,
+    DEV_SPEAKERS,
+    read_phn,
+    scan,
+    write_utterance,
+)
 
 
 def test_phone_sets_and_folding():
     assert len(TIMIT61) == 61 and len(TIMIT39) == 39
+    # each phone mapped, q deleted, nothing merged (Lee & Hon, standard scoring)
     assert fold(["h#", "ao", "pcl", "p", "q", "ix", "zh", "bcl", "pau", "h#"]) == [
-        "sil", "aa", "sil", "p", "ih", "sh", "sil"]
+        "sil", "aa", "sil", "p", "ih", "sh", "sil", "sil", "sil"]
     assert fold(["en", "nx", "n", "eng", "axr", "ax-h", "ux", "el", "em", "hv"]) == [
         "n", "n", "n", "ng", "er", "ah", "uw", "l", "m", "hh"]
 
@@ -33,17 +40,26 @@ def test_timit_layout_round_trip_and_real_timit_splits(tmp_path):
     assert wav == tmp_path / "c/TRAIN/DR1/FXYZ0/SX1.WAV"
     assert read_phn(wav.with_suffix(".PHN"), len(wave)) == segs
     np.testing.assert_allclose(load_audio(wav), wave, atol=1 / 32768)
-    # LDC TIMIT: NIST SPHERE, lowercase names, no DEV folder, SA sentences left out
+    # LDC TIMIT: NIST SPHERE, lowercase names, no DEV folder, SA sentences left out; dev = the
+    # 50 standard dev speakers, test = the 24 core test speakers, other TEST speakers unused
     root = tmp_path / "timit"
-    for spk, name in [("MDAB0", "si1"), ("MABC0", "sx2"), ("MABC0", "sa1")]:
+    for spk, name in [("MDAB0", "si1"), ("FAKS0", "sx2"), ("FAKS0", "sa1"), ("MABC0", "sx3")]:
         folder = root / "test/dr1" / spk.lower()
         folder.mkdir(parents=True, exist_ok=True)
         write_sphere(folder / f"{name}.wav", wave, 16_000)
         (folder / f"{name}.phn").write_text("0 8000 h#\n")
     found = scan(root)
     assert [u.id for u in found["test"]] == ["MDAB0/si1"]  # core test speaker
-    assert [u.id for u in found["dev"]] == ["MABC0/sx2"]
+    assert [u.id for u in found["dev"]] == ["FAKS0/sx2"]  # a standard dev speaker
     np.testing.assert_allclose(found["test"][0].audio(), wave, atol=1 / 32768)
+
+
+def test_standard_timit_speaker_sets():
+    assert len(CORE_TEST_SPEAKERS) == 24 and len(DEV_SPEAKERS) == 50
+    assert not CORE_TEST_SPEAKERS & DEV_SPEAKERS
+    # 2 men and 1 woman per dialect region in the core test set: 16 men, 8 women
+    assert sum(s.startswith("F") for s in CORE_TEST_SPEAKERS) == 8
+    assert sum(s.startswith("F") for s in DEV_SPEAKERS) == 18
 
 
 def test_bad_audio_and_labels_name_the_file_and_line(tmp_path):

@@ -27,15 +27,10 @@ BLANK = 0
 
 
 def fold(phones: Sequence[str]) -> list[str]:
-    """Fold 61-phone labels to the 39-phone scoring set, dropping deleted ones and merging
-    repeated ``sil`` (closures followed by silence count once)."""
-    out: list[str] = []
-    for p in phones:
-        q = FOLD39[p]
-        if q is None or (q == "sil" and out and out[-1] == "sil"):
-            continue
-        out.append(q)
-    return out
+    """Fold 61-phone labels to the 39-phone scoring set (Lee & Hon 1989): each phone mapped by
+    :data:`FOLD39`, ``q`` deleted, nothing merged (a closure before a pause stays two ``sil``),
+    as the standard scoring does to reference and hypothesis alike."""
+    return [q for p in phones if (q := FOLD39[p]) is not None]
 
 
 def edit_distance(ref: Sequence, hyp: Sequence) -> int:

@@ -2,8 +2,10 @@
 
 Reads the LDC TIMIT distribution (NIST SPHERE .WAV, either case of names) and the corpus that
 ``data build`` writes in the same layout (RIFF .WAV, plus a DEV split). For real TIMIT, which
-has no DEV folder, the dev set is the TEST speakers outside the 24-speaker core test set, and the
-SA sentences (read by every speaker) are left out, as usual.
+has no DEV folder, the usual recipe (as Kaldi's and the paper's): train = the 462 TRAIN speakers,
+dev = the standard 50-speaker development set (:data:`DEV_SPEAKERS`, 400 utterances), test =
+the 24-speaker core test set (:data:`CORE_TEST_SPEAKERS`, 192 utterances); the other 94 TEST
+speakers are not used, and the SA sentences (read by every speaker) are left out.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ CORE_TEST_SPEAKERS = frozenset([
     "MDAB0", "MWBT0", "FELC0", "MTAS1", "MWEW0", "FPAS0", "MJMP0", "MLNT0", "FPKT0", "MLLL0",
     "MTLS0", "FJLM0", "MBPM0", "MKLT0", "FNLP0", "MCMJ0", "MJDH0", "FMGD0", "MGRT0", "MNJM0",
     "FDHC0", "MJLN0", "MPAM0", "FMLD0"])
+
+DEV_SPEAKERS = frozenset(s.upper() for s in ["faks0", "fdac1", "fjem0", "mgwt0", "mjar0", "mmdb1", "mmdm2", "mpdf0", "fcmh0", "fkms0", "mbdg0", "mbwm0", "mcsh0", "fadg0", "fdms0", "fedw0", "mgjf0", "mglb0", "mrtk0", "mtaa0", "mtdt0", "mthc0", "mwjg0", "fnmr0", "frew0", "fsem0", "mbns0", "mmjr0", "mdls0", "mdlf0", "mdvc0", "mers0", "fmah0", "fdrw0", "mrcs0", "mrjm4", "fcal1", "mmwh0", "fjsj0", "majc0", "mjsw0", "mreb0", "fgjd0", "fjmg0", "mroa0", "mteb0", "mjfc0", "mrjr0", "fmml0", "mrws1"])
+"""The standard 50-speaker TIMIT development set (TEST speakers outside the core test set)."""
 
 SPLITS = ("train", "dev", "test")
 
@@ -130,10 +135,12 @@ def scan(root: str | Path) -> dict[str, list[Utterance]]:
             speaker = wav.parent.name.upper()
             if wav.stem.upper().startswith("SA"):
                 continue
-            target = split
+            target: str | None = split
             if split == "test" and not (root / "DEV").is_dir() and not (root / "dev").is_dir():
-                target = "test" if speaker in CORE_TEST_SPEAKERS else "dev"
-            found[target].append(Utterance(wav, speaker, target))
+                target = ("test" if speaker in CORE_TEST_SPEAKERS else
+                          "dev" if speaker in DEV_SPEAKERS else None)  # None: not used
+            if target is not None:
+                found[target].append(Utterance(wav, speaker, target))
     if not any(found.values()):
         raise UserError(f"{root}: no TIMIT-layout utterances (<SPLIT>/<DR>/<SPEAKER>/<UTT>.WAV)")
     return found
