@@ -235,3 +235,19 @@ def test_cli_refuses_files_that_disagree(tmp_path):
     assert_bad_input(main, argv, "learn", "data.query", absent=[tmp_path / "run"])
     argv = base + ["--set", "data.n_base=0"]
     assert_bad_input(main, argv, "n_base=0", absent=[tmp_path / "run"])
+
+
+def test_bench_on_an_hdf5_file_reports_10_at_10(tmp_path, monkeypatch):
+    from dldiy_catalyzer import curves
+
+    monkeypatch.setattr(curves, "MIN_SECONDS", 0.01)
+    path = write_hdf5(tmp_path / "tiny-euclidean.hdf5")
+    out = tmp_path / "b.json"
+    sets = [a for s in [f"data.source={path}", "data.n_base=0", "data.n_train=600",
+                        "data.n_query=30", "train.epochs=1"] for a in ("--set", s)]
+    result = run_cli(main, ["bench", "--preset", "tiny", "--json", str(out), *sets])
+    assert result.code == 0, result.err
+    figures = json.loads(out.read_text())["figures"]
+    for name in ("lattice64", "binary64", "opq64", "pq64", "lsh64"):
+        assert 0 <= figures[f"knn10_{name}"] <= 1
+    assert figures["source"] == str(path) and figures["n_base"] == 1500
