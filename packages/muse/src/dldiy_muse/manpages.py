@@ -46,10 +46,12 @@ from .words import WORD, words_only
 
 log = logging.getLogger(__name__)
 
-MAN_PACKAGES = ("manpages", "manpages-dev", "git-man", "libssl-doc", "perl-doc")
+MAN_PACKAGES = ("manpages", "manpages-dev", "git-man", "libssl-doc", "perl-doc", "zsh-common",
+                "libx11-doc", "tcl8.6-doc", "tk8.6-doc")
 """The Debian packages whose English man pages are the text of the man-page pairs: the Linux
-man-pages project (commands, system calls, the C library), git's, OpenSSL's library pages and
-Perl's manual (prose). Listed in ``pyproject.toml``'s ``[tool.dldiy] debian``."""
+man-pages project (commands, system calls, the C library), git's, OpenSSL's and Xlib's library
+pages, the manuals of Perl, zsh, Tcl and Tk (prose). Listed in ``pyproject.toml``'s
+``[tool.dldiy] debian``."""
 _MAN_PAGE = re.compile(r"/usr/share/man/man[^/]+/[^/]+")
 # Requests/macros whose arguments are running text (man(7) font and heading macros, mdoc(7)
 # text macros); the arguments of every other request (.TH, .de, .if, .ds, ...) are markup.
