@@ -121,3 +121,22 @@ def test_study_has_both_baselines(tmp_path):
     run = out["runs"][0]
     assert run["seconds"] >= run["init_seconds"] and "ratio_to_supervised" in run
     assert out["selected_csls_p@1"] == run["csls_p@1"]
+
+
+def test_demo_report_end_to_end_on_a_planted_pair(tmp_path, monkeypatch):
+    from dldiy_muse import report
+
+    src, tgt, _, pairs = planted_skewed(n=600, seed=3)
+    sw = [f"w{i}" for i in range(len(src))]
+    tw = [f"x{j}" for j in range(len(tgt))]
+    for s, t in pairs:  # identical strings are the true pairs here
+        tw[t] = sw[s]
+    words = [(sw[s], tw[t]) for s, t in pairs]
+    pair = Pair(Embeddings(sw, src), Embeddings(tw, tgt), words[:300], words[300:])
+    monkeypatch.setattr(report, "load_pair", lambda cfg: pair)
+    cfg = MuseConfig(adversarial=TINY, refine=RefineConfig(iterations=1, max_rank=600))
+    page = report.demo(cfg, tmp_path)
+    html = page.read_text(encoding="utf-8")
+    assert "Pair en-fr: 600 English and 600 French words, 8-d" in html
+    assert ("a success" in html) != ("a failure" in html)
+    assert (tmp_path / "run-adversarial" / "alignment.safetensors").is_file()

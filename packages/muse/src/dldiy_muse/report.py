@@ -60,7 +60,7 @@ def adversarial_figure(history: list[dict], supervised_criterion: float | None =
     left.set(xlabel="map step", title="the discriminator over training")
     left.legend()
     epochs = [h for h in history if "criterion" in h and h["step"].startswith("adversarial")
-              and h["epoch"] > 0]
+              and h.get("epoch", 0) > 0]
     right.plot([h["iteration"] for h in epochs], [h["criterion"] for h in epochs], "o-",
                label="adversarial map (epoch ends)")
     start = [h for h in history if h["step"] == "adversarial 0"]
@@ -104,7 +104,8 @@ def adversarial_section(r: Report, cfg: MuseConfig, history: list[dict], seconds
              f"adversarial training on this pair: {a.epochs} epochs of {a.epoch_size:,} map "
              f"steps, discriminator {a.layers}x{a.hidden}, {a.dis_steps} discriminator steps "
              f"per map step ({seconds:.0f} s)")
-    epochs = [h for h in history if h["step"].startswith("adversarial ") and h["epoch"] > 0]
+    epochs = [h for h in history
+              if h["step"].startswith("adversarial ") and h.get("epoch", 0) > 0]
     game = sum(h.get("game_seconds", 0.0) for h in epochs)
     steps = epochs[-1]["iteration"] if epochs else 0
     same = (a.epochs, a.epoch_size, a.hidden, a.dis_steps, a.batch_size) == (
