@@ -251,3 +251,17 @@ def test_bench_on_an_hdf5_file_reports_10_at_10(tmp_path, monkeypatch):
     for name in ("lattice64", "binary64", "opq64", "pq64", "lsh64"):
         assert 0 <= figures[f"knn10_{name}"] <= 1
     assert figures["source"] == str(path) and figures["n_base"] == 1500
+
+
+def test_only_the_rows_used_are_read(tmp_path):
+    """A damaged row past the database's n_base rows is never read; used, it is refused."""
+    files = official_files(tmp_path / "data")
+    del files["gt"]
+    blob = bytearray(files["base"].read_bytes())
+    row = 4 + 4 * D
+    blob[1100 * row:1100 * row + 4] = np.int32(5).tobytes()
+    files["base"].write_bytes(bytes(blob))
+    s = load_data(data_config(files, n_base=1000))
+    assert len(s.xb) == 1000
+    with pytest.raises(UserError, match="base.fvecs: row 1100 has dimension 5"):
+        load_data(data_config(files, n_base=0))

@@ -25,6 +25,7 @@ import numpy as np
 
 from dldiy_core import UserError, check_input, data_cache, make_dir, os_error
 
+from .config import DataConfig
 from .vecs import DTYPES, check_finite, read_vectors
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class Splits:
         return self.xb.shape[1]
 
 
-def load_data(d, root: Path | None = None) -> Splits:
+def load_data(d: DataConfig, root: Path | None = None) -> Splits:
     """The splits a :class:`~dldiy_catalyzer.config.DataConfig` names: the four official
     BigANN / Deep1M files, an ann-benchmarks ``.hdf5`` file, or splits drawn from a source."""
     from .official import HDF5, hdf5_splits, official_splits

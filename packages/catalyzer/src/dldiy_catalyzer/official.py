@@ -106,7 +106,9 @@ def official_splits(d: DataConfig, root: Path | None = None) -> Splits:
     for key, rows, want, setting in (("base", nb, n_base, "n_base"), ("learn", nl, d.n_train,
                                      "n_train"), ("query", nq, d.n_query, "n_query")):
         if want > rows:
-            raise UserError(f"{files[key]}: has {rows} vectors, data.{setting} asks for {want}")
+            hint = " (data.n_base=0: all of them)" if key == "base" else ""
+            raise UserError(f"{files[key]}: has {rows} vectors, data.{setting} asks for "
+                            f"{want}{hint}")
     if "gt" in files:
         ng, k = vecs_shape(files["gt"], "data.gt")
         if ng != nq:
@@ -221,8 +223,9 @@ def hdf5_splits(d: DataConfig, root: Path | None = None) -> Splits:
     for rows, want, setting, what in ((n, n_base, "n_base", "train"),
                                       (nq, d.n_query, "n_query", "test")):
         if want > rows:
+            hint = " (data.n_base=0: all of them)" if what == "train" else ""
             raise UserError(f"{path}: '{what}' has {rows} vectors, data.{setting} asks for "
-                            f"{want}")
+                            f"{want}{hint}")
     if d.n_train > n_base:
         raise UserError(f"{path}: the catalyzer trains on database vectors, data.n_train "
                         f"{d.n_train} is more than its {n_base}")
