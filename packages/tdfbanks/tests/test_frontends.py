@@ -187,3 +187,25 @@ def test_the_input_gain_travels_with_the_state_dict(name):
     older = make_frontend(name, gain=4.0)
     older.load_state_dict(state)
     assert older.gain == 4.0
+
+
+def test_spcen_smoother_without_a_frame_loop_equals_the_recursion():
+    from dldiy_tdfbanks.leaf import BLOCK, smooth
+
+    g = torch.Generator().manual_seed(0)
+    energy = torch.rand(2, 5, 2 * BLOCK + 7, generator=g, dtype=torch.float64) * 100
+    s = torch.tensor([1e-3, 0.04, 0.3, 0.9, 1.0], dtype=torch.float64, requires_grad=True)
+
+    def recursion(e, s):
+        m, out = e[..., 0], []
+        for t in range(e.shape[-1]):
+            m = (1 - s) * m + s * e[..., t]
+            out.append(m)
+        return torch.stack(out, -1)
+
+    fast, slow = smooth(energy, s), recursion(energy, s)
+    torch.testing.assert_close(fast, slow)
+    g_fast, = torch.autograd.grad(fast.sum(), s)
+    g_slow, = torch.autograd.grad(slow.sum(), s)
+    torch.testing.assert_close(g_fast, g_slow)
+    torch.testing.assert_close(smooth(energy[..., :3], s), recursion(energy[..., :3], s))

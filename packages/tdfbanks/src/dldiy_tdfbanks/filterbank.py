@@ -105,6 +105,7 @@ class TDFilterbank(Frontend):
             raise ValueError("taps must be odd (filters centred on a sample)")
         self.mode, self.impl, self.taps, self.sample_rate = mode, impl, taps, sample_rate
         self._plan: SubbandPlan | None = None
+        self._plan_version: tuple = ()
         if mode == "random":  # from the global generator: the run's seed decides
             weight = torch.randn(2 * n_filters, taps) / math.sqrt(taps)
         else:
@@ -126,14 +127,21 @@ class TDFilterbank(Frontend):
         return torch.complex(w[:, 0], w[:, 1])
 
     def subband_plan(self) -> SubbandPlan:
-        """The band plan of the current filters and lowpass (rebuilt when they change; kept on
-        the CPU, moved to the input's device piece by piece)."""
+        """The band plan of the current filters and lowpass: built on the CPU, its tensors
+        kept on each device it runs on (:meth:`.SubbandPlan.on`); rebuilt when the filters or
+        the lowpass change (an in-place change, as ``load_state_dict``, bumps their version:
+        checking it needs no copy from the device)."""
+        version = (self.filters._version, self.lowpass._version, self.filters.data_ptr(),
+                   self.lowpass.data_ptr())
+        if self._plan is not None and self._plan_version == version:
+            return self._plan
         filters, window = self.filter_response().cpu(), self.lowpass.detach().cpu()
         plan = self._plan
         if plan is None or not (torch.equal(plan.filters, filters)
                                 and torch.equal(plan.window, window)):
             self._plan = plan = SubbandPlan(filters.clone(), window.clone(), self.stride,
                                             self.sample_rate)
+        self._plan_version = version
         return plan
 
     def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -14,6 +14,33 @@ from torch import Tensor, nn
 from .filterbank import mel_triangles
 from .frontend import Frontend, fft_conv
 
+BLOCK = 64
+"""Frames per block of :func:`smooth` (a matrix product inside a block, a carry between)."""
+
+
+def smooth(energy: Tensor, s: Tensor) -> Tensor:
+    """sPCEN's smoother ``M_t = (1 - s) M_{t-1} + s E_t``, ``M_0 = E_0``, per channel (LEAF
+    eq. 3): ``energy [B, C, F]``, ``s [C]`` in (0, 1] -> ``[B, C, F]``, without a loop over
+    frames: within a block of :data:`BLOCK` frames ``M = W E + (1 - s)^(i + 1) M_carry`` with
+    ``W[i, j] = s (1 - s)^(i - j)`` for ``j <= i``; only the carry goes block to block."""
+    B, C, F_ = energy.shape
+    L = min(F_, BLOCK)
+    a = (1 - s)[:, None]
+    powers = torch.cumprod(torch.cat([torch.ones_like(a), a.expand(C, L)], 1), 1)  # a^0..a^L
+    lag = torch.arange(L, device=energy.device)
+    lag = lag[:, None] - lag[None]  # i - j
+    W = powers[:, lag.clamp(min=0)] * (lag >= 0) * s[:, None, None]  # [C, L, L]
+    blocks = -(-F_ // L)
+    e = torch.nn.functional.pad(energy, (0, blocks * L - F_)).unflatten(-1, (blocks, L))
+    within = torch.einsum("cij,bcnj->bcni", W.to(energy.dtype), e)  # [B, C, blocks, L]
+    carry_w = powers[:, 1:].to(energy.dtype)  # (1 - s)^(i + 1)
+    carry, out = energy[..., 0], []  # M_{-1} = E_0 gives M_0 = E_0
+    for n in range(blocks):
+        block = within[:, :, n] + carry_w * carry[..., None]
+        out.append(block)
+        carry = block[..., -1]
+    return torch.cat(out, -1)[..., :F_]
+
 
 class PCEN(nn.Module):
     """Per-channel energy normalisation with learned parameters (sPCEN, LEAF eq. 3):
@@ -30,12 +57,7 @@ class PCEN(nn.Module):
 
     def forward(self, energy: Tensor) -> Tensor:
         """``energy [B, C, F] >= 0 -> [B, C, F]`` (causal: padding never reaches valid frames)."""
-        s = self.s.clamp(1e-3, 1.0)
-        m, smooth = energy[..., 0], []
-        for t in range(energy.shape[-1]):
-            m = (1 - s[:, 0]) * m + s[:, 0] * energy[..., t]
-            smooth.append(m)
-        m = torch.stack(smooth, -1)
+        m = smooth(energy, self.s.clamp(1e-3, 1.0)[:, 0])
         alpha, r = self.alpha.clamp(0.0, 1.0), self.r.clamp(0.05, 1.0)
         delta = self.delta.clamp(min=1e-3)
         return (energy / (self.eps + m) ** alpha + delta) ** r - delta ** r

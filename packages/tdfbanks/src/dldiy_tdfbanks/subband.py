@@ -107,7 +107,8 @@ class SubbandPlan:
         for d in sorted(set(decim)):
             ch = torch.tensor([i for i, v in enumerate(decim) if v == d])
             self.groups.append(_Group(ch, d, centre[ch], float(widths[ch].max())))
-        self._cache: dict[int, list[tuple[list[int], Tensor]]] = {}
+        self._cache: dict[tuple, list[tuple[list[int], Tensor]]] = {}
+        self._consts: dict[tuple, dict] = {}
         self.check, self.exact_plan = check, None
         self.last_flagged = 0
         """Item channels the last call computed again with the exact plan."""
@@ -164,11 +165,12 @@ class SubbandPlan:
         B, C, F_ = energies.shape
         e = energies.clamp(min=0)
         around = F.max_pool1d(e, 2 * SPREAD + 1, stride=1, padding=SPREAD)
-        leak, near, edge = SAFETY * torch.einsum("knm,bmf->kbnf", self.coupling.to(e), around)
-        win = self.window[0].to(x)
+        const = self.on(x)
+        leak, near, edge = SAFETY * torch.einsum("knm,bmf->kbnf", const["coupling"], around)
+        win = const["window"][0]
         mean = F.conv1d(F.pad(x[:, None], (self.taps // 2, self.taps // 2 + 1)),
                         win.view(1, 1, -1), stride=self.stride)[:, 0, :F_] / win.sum()
-        leak = leak + SAFETY * (mean.square() * win.sum())[:, None] * self.dc.to(x)[:, None]
+        leak = leak + SAFETY * (mean.square() * win.sum())[:, None] * const["dc"][:, None]
         cross = 2 * torch.sqrt(torch.minimum(edge, e) * near)
         up = torch.log1p(e + leak + cross) - torch.log1p(e)
         down = torch.log1p(e) - torch.log1p((e + leak - cross).clamp(min=0))
@@ -183,12 +185,34 @@ class SubbandPlan:
         worst = (torch.maximum(up, down) * inner).amax(-1)
         return worst > self.check * std
 
-    def _bands(self, n: int) -> list[tuple[list[int], Tensor]]:
+    def on(self, x: Tensor) -> dict:
+        """The plan's tensors on ``x``'s device and dtype, made once (a GPU forward uploads
+        nothing after its first call): windows per group, filters, leakage model."""
+        key = (x.device, x.dtype)
+        if key not in self._consts:
+            def put(t: Tensor) -> Tensor:
+                return t.to(x.device, x.dtype if t.is_floating_point() else t.dtype)
+
+            windows = []
+            for g in self.groups:
+                d, h = g.decimation, (self.taps // 2) // g.decimation
+                start = self.taps // 2 - h * d
+                windows.append(put(self.window[g.channels, start::d][:, :2 * h + 1] / d))
+            self._consts[key] = {
+                "channels": [put(g.channels) for g in self.groups], "windows": windows,
+                "real": put(self.real), "window": put(self.window),
+                **({"coupling": put(self.coupling), "dc": put(self.dc)}
+                   if hasattr(self, "coupling") else {})}
+        return self._consts[key]
+
+    def _bands(self, n: int, device: torch.device | None = None,
+               dtype: torch.dtype = torch.complex128) -> list[tuple[list[int], Tensor]]:
         """Per group, for an FFT of size ``n``: each channel's first bin (its band is ``M``
         bins from there, the centre at offset ``M // 2``) and the filters' spectrum on the
-        band ``[C, M]``."""
-        if n in self._cache:
-            return self._cache[n]
+        band ``[C, M]`` (on ``device`` in ``dtype``, kept there)."""
+        key = (n, device, dtype)
+        if key in self._cache:
+            return self._cache[key]
         if len(self._cache) > 16:
             self._cache.clear()
         half = self.taps // 2
@@ -204,8 +228,8 @@ class SubbandPlan:
             taps = torch.zeros(len(g.channels), n, dtype=torch.complex128)
             taps[:, :self.taps] = self.filters[g.channels].to(torch.complex128).flip(-1)
             spectrum = torch.fft.fft(taps.roll(-half, -1))
-            out.append((bins[:, 0].tolist(), spectrum.gather(1, bins) * taper))
-        self._cache[n] = out
+            out.append((bins[:, 0].tolist(), (spectrum.gather(1, bins) * taper).to(device, dtype)))
+        self._cache[key] = out
         return out
 
     def __call__(self, x: Tensor, lengths: Tensor) -> Tensor:
@@ -235,9 +259,11 @@ class SubbandPlan:
         X = torch.cat([X, X[:, :n]], 1)  # bands wrap around: slices instead of a gather
         frames = T // self.stride + 1
         out = x.new_zeros(B, len(self.filters), frames + 3)  # + room for the end frames
-        for g, (first, response) in zip(self.groups, self._bands(n), strict=True):
+        const = self.on(x)
+        bands = self._bands(n, X.device, X.dtype)
+        for k, (g, (first, response)) in enumerate(zip(self.groups, bands, strict=True)):
             d, (c, m) = g.decimation, response.shape
-            channels, rows = g.channels.to(x.device), slice(None)
+            channels, rows, win = const["channels"][k], slice(None), const["windows"][k]
             if pairs is not None:
                 sub = pairs[:, channels]  # [B, c]
                 keep = sub.any(0)
@@ -245,9 +271,8 @@ class SubbandPlan:
                     continue
                 rows = sub[:, keep].any(1).nonzero()[:, 0]
                 first = [i for i, k in zip(first, keep.tolist(), strict=True) if k]
-                response, channels = response[keep.cpu()], channels[keep]
+                response, channels, win = response[keep], channels[keep], win[keep]
                 c = len(channels)
-            response = response.to(X.device, X.dtype)
             band = torch.stack([X[rows, i:i + m] for i in first], 1) * response  # [b, c, M]: Y_n
             # Shifted to 0 Hz on n / d points: non-negative offsets first, negative ones last.
             spec = band.new_empty(band.shape[0], c, n // d)
@@ -257,10 +282,8 @@ class SubbandPlan:
             z = torch.fft.ifft(spec)[..., :-(-T // d)]  # |z| = d |y| on every d-th sample
             power = torch.addcmul(z.real.square(), z.imag, z.imag)
             h = (self.taps // 2) // d
-            start = self.taps // 2 - h * d
-            win = self.window[channels.cpu(), start::d][:, :2 * h + 1] / d
-            pooled = F.conv1d(F.pad(power, (h, h + 1)), win[:, None].to(power),
-                              stride=self.stride // d, groups=c)
+            pooled = F.conv1d(F.pad(power, (h, h + 1)), win[:, None], stride=self.stride // d,
+                              groups=c)
             if pairs is None:
                 out[:, channels, :frames] = pooled[..., :frames]
             else:
@@ -287,9 +310,10 @@ class SubbandPlan:
         rows = torch.arange(len(first), device=x.device) % len(x)
         pos = (first * stride - 2 * half)[:, None] + torch.arange(span, device=x.device)
         seg = x[rows[:, None], pos.clamp(0, x.shape[1] - 1)] * ((pos >= 0) & (pos < x.shape[1]))
-        y = fft_conv(seg, self.real.to(x))[..., half:-half]
+        const = self.on(x)
+        y = fft_conv(seg, const["real"])[..., half:-half]
         power = y.unflatten(1, (-1, 2)).pow(2).sum(2)
         t = pos[:, half:-half]
         power = power * ((t >= 0) & (t < lengths[rows, None]))[:, None]
-        return F.conv1d(power, self.window[:, None].to(x), stride=stride,
+        return F.conv1d(power, const["window"][:, None], stride=stride,
                         groups=len(self.window))
