@@ -15,7 +15,6 @@ PAIRS = {"en-fr": ("en", "fr"), "en-fr-glove": ("en", "fr"), "en-en": ("en", "ma
 """Pair -> (source, target) file stems in the pair's folder. ``en-fr``: the spaCy md tables
 (English and French vectors trained alike, 300-d); ``en-fr-glove``: GloVe 50-d against the
 French table brought to 50-d by PCA, a documented hard pair; the others: ``manpages.py``."""
-DEFAULT_PAIR = "en-fr"
 TRANSLATION_PAIRS = ("en-fr", "en-fr-glove")
 """Pairs with a real bilingual dictionary (identical strings are not the gold one there)."""
 
