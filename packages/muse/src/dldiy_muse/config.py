@@ -168,8 +168,10 @@ class MuseConfig:
 
 PRESETS: dict[str, dict] = {
     "paper": {},
-    # quick: a 256-unit discriminator (about 30x cheaper a step on CPU than 2048) and 15k map
-    # steps instead of 156k, drawn from the 10k most frequent words: about 80 s on one core.
+    # quick: a 256-unit discriminator (far fewer FLOPs a step than 2048: its steps are bound by
+    # per-step overhead on CPU) and 15k map steps instead of 156,250, drawn from the 10k most
+    # frequent words; 3 refinements. paper: every default (the paper's, MUSE's code where the
+    # paper gives no figure; see the field docstrings).
     "quick": {"data": {"max_src": 50_000}, "refine": {"iterations": 3},
               "adversarial": {"hidden": 256, "epochs": 3, "epoch_size": 5000,
                               "dis_most_frequent": 10_000}},
