@@ -113,8 +113,10 @@ def test_acting_copy_matches_the_learner_arithmetic(precision):
     torch.testing.assert_close(out["q"], ref["q"], rtol=0, atol=0)
 
 
-def test_training_batches_refresh_the_acting_copy():
-    cfg = _config("train.precision=bf16", "rl.learning_starts=10")
+@pytest.mark.parametrize("overlap", [False, True])
+def test_training_batches_refresh_the_acting_copy(overlap):
+    cfg = _config("train.precision=bf16", "rl.learning_starts=10",
+                  f"rl.overlap={str(overlap).lower()}")
     model = build_model(cfg)
     actors = Actors(cfg, model, copy.deepcopy(model), screen_shape(cfg))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -130,7 +132,8 @@ def test_training_batches_refresh_the_acting_copy():
         next(source)  # acts with the weights of the third update
         w = model.action.lstm.weight_ih_l0.detach().bfloat16()
         assert torch.equal(actors.acting.copy.action.lstm.weight_ih_l0, w)
-        assert actors.env_steps >= 10
+        assert actors.env_steps >= 10 and actors.overlap == overlap
+        assert actors.replay.count.tolist() == [actors.env_steps // 2] * 2
     finally:
         source.close()
         actors.close()

@@ -93,9 +93,11 @@ class RLConfig:
     learning_starts: int = 10_000
     """Environment steps collected before the first update."""
     env_steps_per_update: int = 4
-    overlap: bool = True
+    overlap: bool = False
     """Act for one half of the actors while the other half's games step (2 actors or more;
-    see ``actors.py``); false: one batched forward for all, then all games step."""
+    see ``actors.py``); false: one batched forward for all, then all games step. With 2
+    actors on 2 cores the batched forward measured as fast or faster here (overlapping pays
+    for two forwards of one frame instead of one of two; ``bench`` measures both)."""
     target_every: int = 10_000
     """Learner updates between target-network copies (chosen here)."""
     feature_weight: float = 1.0
