@@ -234,7 +234,8 @@ needs_tools = pytest.mark.skipif(not HAVE_TOOLS,
 
 def tiny_config(**kw) -> corpus.CorpusConfig:
     base = dict(train_hours=0.006, dev_minutes=0.2, test_minutes=0.2, speaker_minutes=0.1,
-                festival_voices=["kal", "slt"], bible_range="Matt 1-28", workers=1)
+                festival_voices=["kal", "slt"], bible_range="Matt 1-28", workers=1,
+                engines=["festival", "espeak", "piper"])  # piper: the corpus extra, in CI too
     return corpus.CorpusConfig(**{**base, **kw})
 
 
