@@ -3,6 +3,7 @@ CSLS / inverted-softmax retrieval) and report sentences computed from the run.""
 
 import json
 
+import numpy as np
 from test_adversarial import planted_skewed
 from test_embeddings_cli import _user_pair
 
@@ -140,3 +141,14 @@ def test_demo_report_end_to_end_on_a_planted_pair(tmp_path, monkeypatch):
     assert "Pair en-fr: 600 English and 600 French words, 8-d" in html
     assert ("a success" in html) != ("a failure" in html)
     assert (tmp_path / "run-adversarial" / "alignment.safetensors").is_file()
+
+
+def test_discriminator_is_fooled_at_the_right_map_only():
+    from dldiy_muse.isomorphism import discriminator_accuracy
+
+    src, tgt, R, _ = planted_skewed(n=2000, d=8, overlap=1.0, seed=4)
+    right = discriminator_accuracy(src, tgt, R, words=2000, hidden=64, steps=1500)
+    flipped = discriminator_accuracy(src, tgt, -R, words=2000, hidden=64, steps=1500)
+    unmapped = discriminator_accuracy(src, tgt, np.eye(8, dtype=np.float32), words=2000,
+                                      hidden=64, steps=1500)
+    assert right < 0.55 and flipped > 0.6 and unmapped > 0.7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -223,8 +224,21 @@ def cmd_isomorphism(args) -> int:
     at_least("--top", args.top, 2)
     at_least("--k", args.k, 1)
     json_out(args, data_files(cfg))
-    emit_json({"pair": pair_name(cfg), **pair_isomorphism(load_pair(cfg), args.top, args.k)},
-              args.json)
+    pair = load_pair(cfg)
+    out = {"pair": pair_name(cfg), **pair_isomorphism(pair, args.top, args.k)}
+    if args.discriminator:  # reads the training dictionary: a diagnosis, never a selection
+        from .align import fit_seed
+        from .isomorphism import discriminator_accuracy
+        from .pipeline import seed_ids
+
+        sup = fit_seed(pair.src.vectors, pair.tgt.vectors,
+                       seed_ids(dataclasses.replace(cfg, mode="supervised"), pair))
+        d = pair.src.vectors.shape[1]
+        for name, W in (("supervised_map", sup.W), ("identity", np.eye(d, dtype=np.float32))):
+            out[f"discriminator_accuracy_{name}"] = discriminator_accuracy(
+                pair.src.vectors, pair.tgt.vectors, W, hidden=cfg.adversarial.hidden,
+                seed=cfg.seed)
+    emit_json(out, args.json)
     return 0
 
 
@@ -334,6 +348,9 @@ def commands() -> Commands:
     data_options(c)
     c.add_argument("--top", type=int, default=4000, help="pairs among this many top words")
     c.add_argument("--k", type=int, default=10, help="neighbours compared")
+    c.add_argument("--discriminator", action="store_true",
+                   help="also train the adversarial discriminator against the supervised map "
+                        "and against the identity: its accuracy at each (0.5: fooled)")
     json_option(c)
     c = cli.add("bench", cmd_bench, "CSLS speed and memory, blocked against full matrix; "
                 "the pipelines; the paper's adversarial game per iteration")
