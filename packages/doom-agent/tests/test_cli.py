@@ -102,10 +102,13 @@ def test_bench_keys(tmp_path):
     assert result.code == 0, result.err
     figures = json.loads(js.read_text())["figures"]
     for key in ("raw_env_steps_per_s", "train_env_steps_per_s_1actor",
-                "train_env_steps_per_s_2actors", "learner_updates_per_s",
+                "train_env_steps_per_s_2actors", "train_env_steps_per_s_2actors_sequential",
+                "train_env_steps_per_s_2actors_overlap", "learner_updates_per_s",
                 "learner_updates_per_s_fp32", "learner_updates_per_s_bf16",
                 "train_loop_env_steps_per_s"):
         assert figures[key] > 0, key
+    assert figures["collect_fraction_of_raw_2actors"] == pytest.approx(
+        figures["train_env_steps_per_s_2actors"] / figures["raw_env_steps_per_s"])
 
 
 @pytest.mark.gpu

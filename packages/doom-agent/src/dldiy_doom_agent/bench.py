@@ -7,6 +7,9 @@
   ``rl.env_steps_per_update`` steps as after an update), without the updates themselves;
   ``_2actors`` is the config's mode (``rl.overlap``), ``_2actors_sequential`` and
   ``_2actors_overlap`` both modes, ``_2actors_fp32_acting`` acting from the float32 weights.
+* The figures above are timed in alternating windows (:func:`interleaved`: four rounds of
+  ``seconds / 4`` each), so a change in a shared machine's load hits the ceiling and the
+  actors alike; ``collect_fraction_of_raw_2actors`` divides two of them.
 * ``learner_updates_per_s_fp32`` / ``_bf16``: Trainer steps (forward, target forward,
   backward, RMSProp) on replay sequences, autocast off and on.
 * ``train_loop_env_steps_per_s``: collection and updates interleaved at the config's ratio.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -38,7 +42,11 @@ def _timed(fn, seconds: float) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
-def raw_speed(cfg: DoomConfig, seconds: float) -> float:
+Step = Callable[[], int]
+
+
+def raw_env(cfg: DoomConfig) -> tuple[Step, Callable[[], None]]:
+    """One game, random actions: ``(step, close)``, ``step()`` returns the env steps taken."""
     env = make_env(cfg.env)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
@@ -49,12 +57,11 @@ def raw_speed(cfg: DoomConfig, seconds: float) -> float:
             env.reset()
         return 1
 
-    n, dt = _timed(step, seconds)
-    env.close()
-    return n / dt
+    return step, env.close
 
 
-def vector_speed(cfg: DoomConfig, n_envs: int, seconds: float) -> float:
+def vector_env(cfg: DoomConfig, n_envs: int) -> tuple[Step, Callable[[], None]]:
+    """``n_envs`` games in an AsyncVectorEnv, random actions."""
     venv = make_vector_env(cfg.env, n_envs)
     venv.reset(seed=0)
 
@@ -62,16 +69,14 @@ def vector_speed(cfg: DoomConfig, n_envs: int, seconds: float) -> float:
         venv.step(venv.action_space.sample())
         return n_envs
 
-    n, dt = _timed(step, seconds)
-    venv.close()
-    return n / dt
+    return step, venv.close
 
 
-def actor_speed(cfg: DoomConfig, n_actors: int, seconds: float,
-                overlap: bool | None = None) -> float:
-    """Env steps per second of the actors as training runs them, less the learner's work:
-    ``rl.env_steps_per_update`` steps at a time, the acting copy refreshed after each as
-    after an update (``overlap``: override ``rl.overlap``)."""
+def training_actors(cfg: DoomConfig, n_actors: int, overlap: bool | None = None
+                    ) -> tuple[Step, Callable[[], None]]:
+    """The actors as training runs them, less the learner's work: ``rl.env_steps_per_update``
+    steps at a time, the acting copy refreshed after each as after an update (``overlap``:
+    override ``rl.overlap``)."""
     c = copy.deepcopy(cfg)
     c.rl.actors = n_actors
     if overlap is not None:
@@ -87,9 +92,26 @@ def actor_speed(cfg: DoomConfig, n_actors: int, seconds: float,
         actors.updated()
         return actors.env_steps - before
 
-    n, dt = _timed(step, seconds)
-    actors.close()
-    return n / dt
+    return step, actors.close
+
+
+def interleaved(figures: dict[str, tuple[Step, Callable[[], None]]], seconds: float,
+                rounds: int = 4) -> dict[str, float]:
+    """Env steps per second of each figure, timed in ``rounds`` alternating windows of
+    ``seconds / rounds`` (so a change in the machine's load hits every figure alike); all
+    are closed at the end."""
+    steps = dict.fromkeys(figures, 0)
+    spent = dict.fromkeys(figures, 0.0)
+    try:
+        for _ in range(rounds):
+            for name, (step, _) in figures.items():
+                n, dt = _timed(step, seconds / rounds)
+                steps[name] += n
+                spent[name] += dt
+    finally:
+        for _, close in figures.values():
+            close()
+    return {name: steps[name] / spent[name] for name in figures}
 
 
 def learner_speed(cfg: DoomConfig, precision: str, seconds: float,
@@ -125,20 +147,22 @@ def learner_speed(cfg: DoomConfig, precision: str, seconds: float,
 
 
 def run_bench(cfg: DoomConfig, seconds: float = 10.0) -> dict:
-    raw = raw_speed(cfg, seconds)
-    out = {"scenario": cfg.env.scenario, "screen": list(screen_shape(cfg)),
-           "frame_skip": cfg.env.frame_skip, "raw_env_steps_per_s": raw,
-           "vector_env_steps_per_s_2actors": vector_speed(cfg, 2, seconds),
-           "train_env_steps_per_s_1actor": actor_speed(cfg, 1, seconds)}
-    for mode, overlap in (("sequential", False), ("overlap", True)):
-        out[f"train_env_steps_per_s_2actors_{mode}"] = actor_speed(cfg, 2, seconds, overlap)
-    chosen = "overlap" if cfg.rl.overlap else "sequential"
-    out["train_env_steps_per_s_2actors"] = out[f"train_env_steps_per_s_2actors_{chosen}"]
-    out["collect_fraction_of_raw_2actors"] = out["train_env_steps_per_s_2actors"] / raw
-    if cfg.train.precision != "fp32":  # acting from the float32 weights, as before the cast copy
+    figures = {"raw_env_steps_per_s": raw_env(cfg),
+               "vector_env_steps_per_s_2actors": vector_env(cfg, 2),
+               "train_env_steps_per_s_1actor": training_actors(cfg, 1),
+               "train_env_steps_per_s_2actors_sequential": training_actors(cfg, 2, False),
+               "train_env_steps_per_s_2actors_overlap": training_actors(cfg, 2, True)}
+    if cfg.train.precision != "fp32":  # acting from the float32 weights, without the cast copy
         fp32 = copy.deepcopy(cfg)
         fp32.train = dataclasses.replace(fp32.train, precision="fp32")
-        out["train_env_steps_per_s_2actors_fp32_acting"] = actor_speed(fp32, 2, seconds)
+        figures["train_env_steps_per_s_2actors_fp32_acting"] = training_actors(fp32, 2)
+    rates = interleaved(figures, seconds)
+    out = {"scenario": cfg.env.scenario, "screen": list(screen_shape(cfg)),
+           "frame_skip": cfg.env.frame_skip, **rates}
+    chosen = "overlap" if cfg.rl.overlap else "sequential"
+    out["train_env_steps_per_s_2actors"] = out[f"train_env_steps_per_s_2actors_{chosen}"]
+    out["collect_fraction_of_raw_2actors"] = (out["train_env_steps_per_s_2actors"]
+                                              / out["raw_env_steps_per_s"])
     fp32, _ = learner_speed(cfg, "fp32", seconds)
     bf16, _ = learner_speed(cfg, "bf16", seconds)
     out.update({"learner_updates_per_s_fp32": fp32, "learner_updates_per_s_bf16": bf16,
@@ -149,5 +173,6 @@ def run_bench(cfg: DoomConfig, seconds: float = 10.0) -> dict:
                 "lstm": cfg.model.lstm, "actors": cfg.rl.actors,
                 "env_steps_per_update": cfg.rl.env_steps_per_update,
                 "overlap": cfg.rl.overlap, "precision": cfg.train.precision,
-                "torch_threads": torch.get_num_threads(), "seconds_per_figure": seconds})
+                "torch_threads": torch.get_num_threads(), "seconds_per_figure": seconds,
+                "env_figure_windows": 4})
     return out
