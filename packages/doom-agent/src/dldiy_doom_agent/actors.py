@@ -18,7 +18,9 @@ Two ways to collect (``rl.overlap``):
   by the weights of one update before, as with distributed actors.
 
 When the learner runs under bf16 (or fp16) autocast, acting runs the same arithmetic from a
-copy of the weight matrices cast once per learner update (:class:`ActingNet`).
+copy of the weight matrices cast once per learner update (:class:`ActingNet`). With the games
+in worker processes the cast runs while they step, so the first step after an update acts
+with the weights of one update before (in both modes).
 """
 
 from __future__ import annotations
@@ -142,14 +144,20 @@ class ActingNet:
         self.stale = True
 
     @torch.no_grad()
-    def net(self) -> nn.Module:
-        """The network to act with, its copy refreshed if the weights changed."""
-        if self.copy is None:
-            return self.model
-        if self.stale:
+    def refresh(self) -> None:
+        """Cast the weights into the copy if they changed since the last time."""
+        if self.stale and self.copy is not None:
             for p, low in self.pairs:
                 low.copy_(p)
-            self.stale = False
+        self.stale = False
+
+    def net(self, refresh: bool = True) -> nn.Module:
+        """The network to act with, its copy refreshed first if the weights changed (with
+        ``refresh=False``: as it is, possibly one update old)."""
+        if self.copy is None:
+            return self.model
+        if refresh:
+            self.refresh()
         return self.copy
 
 
@@ -160,6 +168,8 @@ class Group:
 
     rows: np.ndarray
     venv: Any
+    workers: bool = False
+    """The games run in worker processes (an AsyncVectorEnv)."""
     obs: dict | None = None
     features: np.ndarray | None = None
     state: Any = None
@@ -207,12 +217,11 @@ class Actors:
         self.acting.updated()
         if not self.groups:
             parts = np.array_split(np.arange(self.n), 2) if self.overlap else [np.arange(self.n)]
-            self.groups = [Group(rows, make_vector_env(self.cfg.env, len(rows),
-                                                       asynchronous=True if self.overlap
-                                                       else None))
-                           for rows in parts]
+            workers = self.overlap or self.n > 1
+            self.groups = [Group(rows, make_vector_env(self.cfg.env, len(rows), workers),
+                                 workers) for rows in parts]
         for g in self.groups:
-            if self.overlap and g.sent is not None:  # a step in flight: finish it, unstored
+            if g.workers and g.sent is not None:  # a step in flight: finish it, unstored
                 g.venv.step_wait()
         seed = self.cfg.train.seed * 100_003 + self.rank * 1009 + self.resets * 17
         self.resets += 1
@@ -223,18 +232,26 @@ class Actors:
             self._send(self.groups[0])
 
     def _send(self, g: Group) -> None:
-        """Choose group ``g``'s actions from its observation; send them to its games."""
-        actions, g.state, _ = act(self.acting.net(), g.obs["screen"], g.obs["variables"],
-                                  g.state, self.epsilon(), self.rng, self.device,
-                                  features=False, autocast=self.acting.dtype)
+        """Choose group ``g``'s actions from its observation; send them to its games.
+
+        Games in worker processes: the acting copy is refreshed after the actions are sent,
+        while the games step (this process would only wait), so the first step after a
+        learner update acts with the weights of one update before. Games in this process
+        (one actor): refreshed before acting.
+        """
+        lag = g.workers
+        actions, g.state, _ = act(self.acting.net(refresh=not lag), g.obs["screen"],
+                                  g.obs["variables"], g.state, self.epsilon(), self.rng,
+                                  self.device, features=False, autocast=self.acting.dtype)
         g.sent = (g.obs, g.features, actions)
-        if self.overlap:
+        if lag:
             g.venv.step_async(actions)
+            self.acting.refresh()
 
     def _store(self, g: Group) -> None:
         """Wait for group ``g``'s step; store its transitions in the actors' rings."""
         obs, features, actions = g.sent
-        if self.overlap:
+        if g.workers:
             nxt, reward, term, trunc, info = g.venv.step_wait()
         else:
             nxt, reward, term, trunc, info = g.venv.step(actions)
@@ -318,7 +335,7 @@ class Actors:
 
     def close(self) -> None:
         for g in self.groups:
-            if self.overlap and g.sent is not None:
+            if g.workers and g.sent is not None:
                 g.venv.step_wait()  # the step in flight (not stored)
             g.venv.close()
         self.groups = []

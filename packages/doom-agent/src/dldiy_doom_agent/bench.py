@@ -13,12 +13,16 @@
 * ``learner_updates_per_s_fp32`` / ``_bf16``: Trainer steps (forward, target forward,
   backward, RMSProp) on replay sequences, autocast off and on.
 * ``train_loop_env_steps_per_s``: collection and updates interleaved at the config's ratio.
+* ``load_average_1min_start`` / ``_end``: the machine's load average around the run. Other
+  jobs depress the one-process ceiling more than the multi-process actors (which get more
+  of a loaded machine's share), so the collection fraction reads high under load.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 
@@ -147,6 +151,7 @@ def learner_speed(cfg: DoomConfig, precision: str, seconds: float,
 
 
 def run_bench(cfg: DoomConfig, seconds: float = 10.0) -> dict:
+    load_start = os.getloadavg()[0]  # the machine may be shared: its load, recorded
     figures = {"raw_env_steps_per_s": raw_env(cfg),
                "vector_env_steps_per_s_2actors": vector_env(cfg, 2),
                "train_env_steps_per_s_1actor": training_actors(cfg, 1),
@@ -174,5 +179,6 @@ def run_bench(cfg: DoomConfig, seconds: float = 10.0) -> dict:
                 "env_steps_per_update": cfg.rl.env_steps_per_update,
                 "overlap": cfg.rl.overlap, "precision": cfg.train.precision,
                 "torch_threads": torch.get_num_threads(), "seconds_per_figure": seconds,
-                "env_figure_windows": 4})
+                "env_figure_windows": 4, "load_average_1min_start": load_start,
+                "load_average_1min_end": os.getloadavg()[0]})
     return out
