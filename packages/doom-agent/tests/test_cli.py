@@ -3,6 +3,7 @@ bench."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,6 +66,26 @@ def test_eval_record(run, tmp_path):
     from PIL import Image
 
     assert Image.open(out).n_frames == 10
+
+
+def test_eval_over_training_seeds(run, tmp_path):
+    other = tmp_path / "seed1"
+    result = run_cli(main, ["train", *TINY, "--set", "train.seed=1", "--out", str(other)])
+    assert result.code == 0, result.err
+    js = tmp_path / "seeds.json"
+    result = run_cli(main, ["eval", "--run", str(run), str(other), "--episodes", "2",
+                            "--baseline", "--json", str(js)])
+    assert result.code == 0, result.err
+    f = json.loads(js.read_text())["figures"]
+    per = [r["mean_return"] for r in f["runs"]]
+    assert f["seeds"] == 2 and f["train_seeds"] == [0, 1] and f["episodes"] == 2
+    assert f["mean_return_per_seed"] == per
+    assert f["mean_return"] == pytest.approx(np.mean(per))
+    assert f["mean_return_std"] == pytest.approx(np.std(per))
+    # the random policy plays the same games for every run, so it is played once
+    assert f["runs"][0]["random_mean_return"] == f["runs"][1]["random_mean_return"]
+    assert f["random_mean_return"] == f["runs"][0]["random_mean_return"]
+    assert f["runs"][1]["checkpoint"].startswith(str(other))
 
 
 def test_export_then_demo_plays_the_exported_agent(run, tmp_path, monkeypatch):

@@ -176,6 +176,12 @@ class Group:
     sent: tuple | None = None
 
 
+def start_seed(train_seed: int, rank: int, resets: int) -> int:
+    """Game seed of the first actor when the actors' games (re)start; actor ``i`` plays
+    ``+ i``, the episodes that follow take the engine's next seeds."""
+    return train_seed * 100_003 + rank * 1009 + resets * 17
+
+
 class Actors:
     """The Trainer's batch source: collect with the current network, sample sequences.
 
@@ -223,7 +229,7 @@ class Actors:
         for g in self.groups:
             if g.workers and g.sent is not None:  # a step in flight: finish it, unstored
                 g.venv.step_wait()
-        seed = self.cfg.train.seed * 100_003 + self.rank * 1009 + self.resets * 17
+        seed = start_seed(self.cfg.train.seed, self.rank, self.resets)
         self.resets += 1
         for g in self.groups:  # actor i plays game seed ``seed + i`` in both modes
             g.obs, info = g.venv.reset(seed=seed + int(g.rows[0]))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from dldiy_core import Commands, UserError, config_from_args, emit_results, prepare_out_file
 
@@ -57,27 +60,65 @@ def _training_figures(run: Path) -> dict[str, float]:
     return out
 
 
-def cmd_eval(args) -> int:
+def _eval_run(ckpt: Path, args, baseline: dict[str, float] | None
+              ) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """One run's test figures (and the random policy's in the same games, played once)."""
     from .evaluate import play, write_gif
-    from .train import checkpoint_path, load_agent
+    from .train import load_agent
 
-    ckpt = checkpoint_path(args.run, args.checkpoint)
-    _new_file(args.json, ckpt)
-    _new_file(args.gif, ckpt)
-    if args.episodes < 1:
-        raise UserError(f"--episodes={args.episodes}: must be >= 1")
     cfg, model = load_agent(ckpt, args.scenario)
     result = play(model, cfg, args.episodes, args.epsilon, record=300 if args.gif else 0)
     figures = {"scenario": cfg.env.scenario, "checkpoint": str(ckpt), "epsilon": args.epsilon,
-               **result.summary(), **_training_figures(ckpt.parent)}
+               "train_seed": cfg.train.seed, **result.summary(), **_training_figures(ckpt.parent)}
     if args.baseline:
-        rand = play(model, cfg, args.episodes, 1.0).summary()
-        figures.update({f"random_{k}": v for k, v in rand.items()
-                        if k.startswith("mean_") or k == "std_return"})
+        if baseline is None:
+            rand = play(model, cfg, args.episodes, 1.0).summary()
+            baseline = {f"random_{k}": v for k, v in rand.items()
+                        if k.startswith("mean_") or k == "std_return"}
+        figures.update(baseline)
     if args.gif:
         write_gif(args.gif, result.frames[::2])
         figures["gif"] = args.gif
-    emit_results(figures, args.json)
+        args.gif = None  # the first run's first episode
+    return figures, baseline
+
+
+def _over_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several training runs (seeds) evaluated alike: each figure's mean over runs, its std
+    over runs (``_std``) and the per-run values (``_per_seed``); ``runs``: every run's own."""
+    out: dict[str, Any] = {"scenario": runs[0]["scenario"], "seeds": len(runs),
+                           "train_seeds": [r["train_seed"] for r in runs],
+                           "epsilon": runs[0]["epsilon"], "episodes": runs[0]["episodes"]}
+    for key, value in runs[0].items():
+        if key in out or not isinstance(value, float | int) or isinstance(value, bool):
+            continue
+        if all(key in r for r in runs):
+            vals = [float(r[key]) for r in runs]
+            out[key] = float(np.mean(vals))
+            out[f"{key}_std"] = float(np.std(vals))
+            out[f"{key}_per_seed"] = vals
+    out["runs"] = runs
+    return out
+
+
+def cmd_eval(args) -> int:
+    from .train import checkpoint_path
+
+    ckpts = [checkpoint_path(run, args.checkpoint) for run in args.run]
+    if len({c.resolve() for c in ckpts}) < len(ckpts):
+        raise UserError(f"--run: the same checkpoint given twice ({', '.join(args.run)})")
+    _new_file(args.json, *ckpts)
+    _new_file(args.gif, *ckpts)
+    if args.episodes < 1:
+        raise UserError(f"--episodes={args.episodes}: must be >= 1")
+    runs, baseline = [], None
+    for ckpt in ckpts:
+        figures, baseline = _eval_run(ckpt, args, baseline)
+        if runs and figures["scenario"] != runs[0]["scenario"]:
+            raise UserError(f"{ckpt}: plays {figures['scenario']}, the first run "
+                            f"{runs[0]['scenario']} (runs evaluated together share a scenario)")
+        runs.append(figures)
+    emit_results(runs[0] if len(runs) == 1 else _over_runs(runs), args.json)
     return 0
 
 
@@ -154,10 +195,12 @@ def commands() -> Commands:
     c.add_argument("--resume", action="store_true", help="continue the run in --out")
     c.add_argument("--force", action="store_true", help="replace the run in --out")
     c = cli.add("eval", cmd_eval, "evaluation episodes of a trained run", config=False)
-    c.add_argument("--run", required=True, help="run folder or checkpoint file")
+    c.add_argument("--run", required=True, nargs="+",
+                   help="run folder or checkpoint file; several (e.g. one per training seed): "
+                        "each figure's mean, std and per-seed values over them")
     _checkpoint_arg(c)
     c.add_argument("--scenario", help="play on another scenario with the same actions")
-    c.add_argument("--episodes", type=int, default=10)
+    c.add_argument("--episodes", type=int, default=10, help="test episodes per run")
     c.add_argument("--epsilon", type=float, default=0.05)
     c.add_argument("--json", help="write the figures here (results file)")
     c.add_argument("--gif", help="also record the first episode here")

@@ -111,7 +111,11 @@ class RLConfig:
 
 @dataclass
 class EvalConfig:
-    episodes: int = 10
+    episodes: int = 0
+    """Validation episodes per check (0: the scenario's ``valid_episodes``: 100 on basic,
+    10 elsewhere). Every check plays the same games (validation seeds, disjoint from the
+    test episodes' seeds: ``evaluate.VALID_SEED``, ``evaluate.TEST_SEED``), so checkpoints
+    are compared on the same episodes."""
     epsilon: float = 0.05
     """Evaluation during training: every ``train.eval_every`` updates (0: only the actors'
     episodes are logged); the best run by ``train.monitor`` is kept as best.safetensors."""

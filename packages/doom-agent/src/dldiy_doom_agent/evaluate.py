@@ -16,7 +16,19 @@ from dldiy_core import atomic_path
 from .actors import act
 from .config import DoomConfig
 from .env import make_env
-from .scenarios import FEATURES
+from .scenarios import FEATURES, scenario
+
+TEST_SEED = 12_345
+"""Game seed of the first test episode (``eval``; episode ``e`` plays ``TEST_SEED + e``)."""
+VALID_SEED = 2_000_000_000
+"""Game seed of the first validation episode during training, the same at every check (so
+checkpoints are compared on the same games); far from the test seeds and from the actors'
+start seeds (``actors.start_seed``)."""
+
+
+def valid_episodes(cfg: DoomConfig) -> int:
+    """Validation episodes per check: ``eval.episodes``, or the scenario's default when 0."""
+    return cfg.eval.episodes or scenario(cfg.env.scenario).valid_episodes
 
 
 @dataclass
@@ -47,9 +59,9 @@ class EvalResult:
 
 @torch.no_grad()
 def play(model: nn.Module, cfg: DoomConfig, episodes: int, epsilon: float = 0.05, *,
-         seed: int = 12345, record: int = 0) -> EvalResult:
-    """Play ``episodes`` episodes of ``cfg.env`` (one game); ``record``: keep up to this many
-    full-resolution frames of the first episode."""
+         seed: int = TEST_SEED, record: int = 0) -> EvalResult:
+    """Play ``episodes`` episodes of ``cfg.env`` (one game), episode ``e`` on game seed
+    ``seed + e``; ``record``: keep up to this many full-resolution frames of the first episode."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -15,7 +15,7 @@ import numpy as np
 from dldiy_core import Report, UserError, load_checkpoint, to_dict
 
 from .config import DoomConfig
-from .evaluate import EvalResult, play, write_gif
+from .evaluate import EvalResult, play, valid_episodes, write_gif
 from .scenarios import FEATURES
 from .train import load_agent, train
 
@@ -83,9 +83,9 @@ def demo(cfg: DoomConfig, out: Path, force: bool = False, train_new: bool = Fals
                 f"project's quick recipe ({cfg.train.max_steps} updates, "
                 f"{int(x[-1]) if x else 0} environment steps; `--train` trains one here "
                 "instead).")
-    episodes = cfg.eval.episodes
+    episodes = valid_episodes(cfg)
     trained = play(model, cfg, episodes, cfg.eval.epsilon, record=240)
-    rand = play(model, cfg, episodes, 1.0, seed=777)
+    rand = play(model, cfg, episodes, 1.0)  # the same games
     r = Report(out, f"doom-agent: Arnold (DRQN + game features) on {cfg.env.scenario}")
     st, sr = trained.summary(), rand.summary()
     r.headline(f"mean reward, trained (eps {cfg.eval.epsilon})", st["mean_return"])

@@ -32,7 +32,7 @@ from dldiy_core import (
 from .actors import Actors
 from .config import DoomConfig
 from .env import make_env
-from .evaluate import play
+from .evaluate import VALID_SEED, play, valid_episodes
 from .loss import ArnoldLoss
 from .models import Arnold
 from .scenarios import FEATURES, Scenario, scenario
@@ -81,12 +81,12 @@ class ActorLog(Hook):
 
 
 def evaluation(cfg: DoomConfig):
-    """``valid(trainer)`` for the Trainer: evaluation episodes at ``eval.epsilon``, on game
-    seeds of their own (``eval`` plays seeds from 12345 up, far below these)."""
+    """``valid(trainer)`` for the Trainer: ``valid_episodes(cfg)`` episodes at ``eval.epsilon``,
+    the same games at every check (seeds from ``VALID_SEED``, disjoint from the test seeds)."""
+    episodes = valid_episodes(cfg)
+
     def valid(trainer: Trainer) -> dict[str, float]:
-        result = play(trainer.model, cfg, cfg.eval.episodes, cfg.eval.epsilon,
-                      seed=1_000_000 + 1_000 * trainer.state.step)
-        return result.summary()
+        return play(trainer.model, cfg, episodes, cfg.eval.epsilon, seed=VALID_SEED).summary()
 
     return valid
 
@@ -99,6 +99,8 @@ def train(cfg: DoomConfig, out: str | Path | None, resume: bool = False,
                           f"{cfg.rl.seq_len} (the loss uses the steps after the warm-up)")
     if cfg.rl.actors < 1:
         raise ConfigError(f"rl.actors={cfg.rl.actors} (must be >= 1)")
+    if cfg.eval.episodes < 0:
+        raise ConfigError(f"eval.episodes={cfg.eval.episodes} (0: the scenario's default)")
     if cfg.rl.n_step < 1:
         raise ConfigError(f"rl.n_step={cfg.rl.n_step} (must be >= 1)")
     make_env(cfg.env).close()  # config, WAD and settings checked before the run folder exists
