@@ -78,3 +78,45 @@ def test_summary_keeps_the_learning_rate_of_lowest_first_seed_dev_per():
     assert figures["lr_tuning"] == {"leaf": {"0.001": 0.4, "0.01": 0.3}}
     figures = summarise(cfg, [*done, _run("leaf", 1, 1e-2, 0.35, 0.55)])
     assert figures["complete"] and figures["rows"]["leaf"]["seeds"] == [0, 1]
+
+
+def test_reuse_takes_the_first_seed_from_a_results_file_and_trains_the_other_seeds(
+        tmp_path, monkeypatch):
+    from dldiy_core import UserError, write_results
+    from dldiy_tdfbanks import experiment
+
+    cfg = Config(experiment=["mfsc", "leaf"], seeds=3, frontend_lr=1e-3,
+                 frontend_lr_grid=[1e-2])
+    first = [_run("mfsc", 0, 1e-3, 0.5, 0.6), _run("leaf", 0, 1e-3, 0.4, 0.5),
+             _run("leaf", 0, 1e-2, 0.3, 0.45)]
+    path = write_results(tmp_path / "first.json", summarise(cfg, first))
+    runs, note = experiment.reused_runs(cfg, path, 0.5)
+    assert note["runs"] == 3 and note["file"] == str(path)
+    trained = []
+
+    def fake_run_one(c, name, folder, data, resume, force, seed, frontend_lr):
+        trained.append((name, seed, frontend_lr))
+        return {**_run(name, seed, c.frontend_lr if frontend_lr is None else frontend_lr,
+                       0.1 * seed, 0.2 * seed), "folder": "x"}
+
+    monkeypatch.setattr(experiment, "run_one", fake_run_one)
+    figures = experiment.run_table(cfg, tmp_path / "out", {}, reused=(runs, note))
+    # only seeds 1 and 2, each front end at the learning rate chosen on the first seed
+    assert trained == [("mfsc", 1, None), ("leaf", 1, 1e-2), ("mfsc", 2, None),
+                       ("leaf", 2, 1e-2)]
+    leaf = figures["rows"]["leaf"]
+    assert leaf["seeds"] == [0, 1, 2] and leaf["dev_per"] == [0.3, 0.1, 0.2]
+    assert leaf["test_per"] == pytest.approx([0.45, 0.2, 0.4])
+    assert leaf["best_epoch"][0] == 4.0 and leaf["folder"] == "leaf/seed1-flr0.01"
+    assert figures["lr_tuning"] == {"leaf": {"0.001": 0.4, "0.01": 0.3}}
+    assert figures["complete"] and figures["runs_planned"] == 3 + 4
+    assert figures["reused"] == note
+    # a file of other settings, or of other front ends, is refused (one line naming it)
+    for other, why in ((Config(experiment=["mfsc", "leaf"], seeds=3, frontend_lr=1e-3,
+                               frontend_lr_grid=[1e-2], lr=0.1), "lr"),
+                       (Config(experiment=["mfsc"], seeds=3, frontend_lr=1e-3,
+                               frontend_lr_grid=[1e-2]), "experiment")):
+        with pytest.raises(UserError, match=why):
+            experiment.reused_runs(other, path, 0.5)
+    with pytest.raises(UserError, match="train_hours"):
+        experiment.reused_runs(cfg, path, 0.7)

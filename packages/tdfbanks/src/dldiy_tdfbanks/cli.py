@@ -149,7 +149,8 @@ def cmd_experiment(args) -> int:
     from .experiment import run_experiment
 
     cfg = config_from_args(Config, PRESETS, args)
-    out = run_experiment(cfg, Path(args.out), resume=args.resume, force=args.force)
+    out = run_experiment(cfg, Path(args.out), resume=args.resume, force=args.force,
+                         reuse=Path(args.reuse) if args.reuse else None)
     print(f"report: {out}")
     return 0
 
@@ -210,6 +211,10 @@ def commands() -> Commands:
                     help="experiment folder (default reports/tdfbanks-experiment); one that holds "
                          "an experiment needs --resume (finished front ends are kept, an "
                          "interrupted one resumes) or --force (start over)")
+    c.add_argument("--reuse", metavar="FILE",
+                   help="take the first-seed runs and chosen front-end learning rates from this "
+                        "results file of an experiment with the same settings (its "
+                        "experiment.json) and train only the other seeds")
     c.set_defaults(out="reports/tdfbanks-experiment")
     c = cli.add("bench", cmd_bench, "front-end throughput against MFSC and the direct conv",
                 config=False)

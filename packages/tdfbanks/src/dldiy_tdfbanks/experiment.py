@@ -9,7 +9,10 @@ first seed, the lowest dev PER wins and is used for the other seeds (``seeds`` i
 is the mean ± standard deviation over its seeds. Runs go in this order: every front end on the
 first seed, then the grid, then the other seeds, and ``experiment.json`` is rewritten after
 each run, so an interrupted experiment has a complete first-seed table early. Resumable:
-finished runs are kept, an interrupted one resumes from its checkpoint."""
+finished runs are kept, an interrupted one resumes from its checkpoint. ``reuse`` (``experiment
+--reuse FILE``): the first-seed runs and learning-rate choices are read from the results file
+of an earlier experiment with the same settings (:func:`reused_runs`) and only the other seeds
+are trained."""
 
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from dldiy_core import (
     os_error,
     prepare_out_dir,
     read_input,
+    read_results,
     save_config,
     to_dict,
     write_results,
@@ -174,12 +178,17 @@ def check_folder_path(out: Path) -> None:
 
 
 def prepare_experiment(cfg: Config, out: Path, resume: bool = False, force: bool = False,
-                       same_settings: bool = True) -> None:
+                       same_settings: bool = True, reuse: Path | None = None) -> None:
     """Check an experiment folder before any work (:func:`mark_experiment` creates and marks it
     with ``experiment-config.json`` later): not an input, not another run; one that holds an
     experiment is refused unless ``resume`` (with the same settings when ``same_settings``) or
     ``force``."""
     inputs = [Path(cfg.data.corpus)] if cfg.data.corpus else []
+    if reuse is not None:
+        inputs.append(reuse)
+        if reuse.resolve().is_relative_to(out.resolve()):
+            raise UserError(f"{reuse}: the results file to reuse is inside the experiment "
+                            f"folder {out}, which the experiment rewrites; copy it elsewhere")
     marker = out / EXPERIMENT_MARKER
     check_outputs([out], inputs, force=force, resume=resume)
     check_folder_path(out)
@@ -247,49 +256,111 @@ def add_correlation(r: Report, waves: list[np.ndarray], what: str) -> float:
 
 
 def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC",
-                   resume: bool = False, force: bool = False) -> Path:
+                   resume: bool = False, force: bool = False,
+                   reuse: Path | None = None) -> Path:
     """Train every front end of ``cfg.experiment``; write the table, plots and a report.
 
     ``out`` holding an experiment is refused unless ``resume`` (same settings: finished front
-    ends kept, an interrupted one resumed) or ``force`` (every front end trained again)."""
+    ends kept, an interrupted one resumed) or ``force`` (every front end trained again).
+    ``reuse``: a results file whose first-seed runs are taken, not trained (:func:`reused_runs`)."""
     check_config(cfg)
-    prepare_experiment(cfg, out, resume, force)
+    prepare_experiment(cfg, out, resume, force, reuse=reuse)
     data = load_data(cfg)
+    reused = None if reuse is None else reused_runs(cfg, reuse, data["train"].seconds() / 3600)
     mark_experiment(cfg, out)
     r = Report(out, title)
-    add_experiment(r, cfg, out, data, resume=resume, force=force)
+    add_experiment(r, cfg, out, data, resume=resume, force=force, reused=reused)
     add_correlation(r, data["test"].waves[:50], "synthesized test speech")
     return r.write()
 
 
 def run_table(cfg: Config, out: Path, data: dict[str, SpeechSet], runs: Path | None = None,
-              resume: bool = True, force: bool = False) -> dict:
+              resume: bool = True, force: bool = False,
+              reused: tuple[list[dict], dict] | None = None) -> dict:
     """Every run of the table in ``runs/<front end>/<run_name>`` (default ``out``), in the
     order of the module docstring; ``out/experiment.json`` is rewritten after each run.
+    ``reused`` (:func:`reused_runs`): the first-seed runs, not trained again.
     Returns :func:`summarise`'s figures."""
     runs = out if runs is None else runs
     seeds = [cfg.train.seed + k for k in range(cfg.seeds)]
     grid = [cfg.frontend_lr, *(x for x in dict.fromkeys(cfg.frontend_lr_grid)
                                if x != cfg.frontend_lr)]
-    done: list[dict] = []
+    done: list[dict] = [] if reused is None else list(reused[0])
+    note = None if reused is None else reused[1]
 
     def one(name: str, seed: int, lr: float) -> None:
         folder = runs / name / run_name(name, seed, lr)
         result = run_one(cfg, name, folder, data, resume, force, seed=seed, frontend_lr=lr)
         done.append({**result, "folder": os.path.relpath(folder, out)})
-        write_results(out / "experiment.json", summarise(cfg, done))
+        write_results(out / "experiment.json", summarise(cfg, done, note))
 
-    for name in cfg.experiment:
-        one(name, seeds[0], cfg.frontend_lr)
-    learned = [name for name in cfg.experiment if name not in FIXED]
-    for name in learned:
-        for lr in grid[1:]:
-            one(name, seeds[0], lr)
-    chosen = summarise(cfg, done)["rows"]
+    if reused is None:
+        for name in cfg.experiment:
+            one(name, seeds[0], cfg.frontend_lr)
+        learned = [name for name in cfg.experiment if name not in FIXED]
+        for name in learned:
+            for lr in grid[1:]:
+                one(name, seeds[0], lr)
+    chosen = summarise(cfg, done, note)["rows"]
     for seed in seeds[1:]:
         for name in cfg.experiment:
             one(name, seed, chosen[name]["frontend_lr"])
-    return summarise(cfg, done)
+    return summarise(cfg, done, note)
+
+
+def reused_runs(cfg: Config, path: Path, train_hours: float) -> tuple[list[dict], dict]:
+    """The first-seed runs recorded in ``path``, the results file (``experiment.json``) of an
+    earlier experiment: every front end's first-seed dev/test PER and each grid learning rate's
+    first-seed dev PER, as :func:`run_one` results without a ``folder`` (their runs are not
+    here). Refused unless its settings (and config, when it records one) equal ``cfg``'s with
+    ``train_hours`` of training audio and it holds a first-seed run of every front end of
+    ``cfg.experiment``. Returns the runs and the note ``summarise`` records (``reused``)."""
+    record = read_results(path)
+    fig = record["figures"]
+    try:
+        rows, tuning, theirs = fig["rows"], fig["lr_tuning"], fig["settings"]
+    except KeyError as e:
+        raise UserError(f"{path}: not the results of an experiment (no {e})") from None
+    mine = {**summarise(cfg, [])["settings"], "train_hours": train_hours}
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if "config" in fig and fig["config"] != to_dict(cfg):
+        a, b = _flat(to_dict(cfg)), _flat(fig["config"])
+        diff += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if diff:
+        raise UserError(f"{path}: an experiment with other settings (differs in "
+                        f"{', '.join(diff)}); its runs cannot be reused")
+    first, runs = cfg.train.seed, []
+    missing = [name for name in cfg.experiment if name not in rows]
+    if missing or set(rows) - set(cfg.experiment):
+        raise UserError(f"{path}: its front ends {sorted(rows)} are not this experiment's "
+                        f"{cfg.experiment}")
+    try:
+        for name in cfg.experiment:
+            row = rows[name]
+            if row["seeds"][:1] != [first]:
+                raise UserError(f"{path}: no run of {name} on the first seed ({first})")
+            lr = cfg.frontend_lr if name in FIXED else float(row["frontend_lr"])
+            tried = {float(k): v for k, v in tuning.get(name, {}).items()}
+            if name not in FIXED and min(tried, key=lambda k: tried[k]) != lr:
+                raise UserError(f"{path}: {name}'s learning rate {lr:g} is not the one of "
+                                "lowest dev PER in its lr_tuning")
+            one_seed = row["n_seeds"] == 1
+            runs.append({"frontend": name, "seed": first, "frontend_lr": lr,
+                         "dev_per": row["dev_per"][0], "test_per": row["test_per"][0],
+                         "frontend_params": row["frontend_params"],
+                         "train_s": row["train_s"][0] if "train_s" in row else
+                         row["train_s_mean"] if one_seed else None,
+                         "ctc_dropped": row["ctc_dropped_runs"][0] if "ctc_dropped_runs" in row
+                         else row["ctc_dropped"] if one_seed else None,
+                         "best_epoch": row["best_epoch"][0], "folder": None})
+            if None in (runs[-1]["train_s"], runs[-1]["ctc_dropped"]):
+                raise UserError(f"{path}: {name} has several seeds but no per-seed train_s "
+                                "and ctc_dropped_runs")
+            runs += [{"frontend": name, "seed": first, "frontend_lr": k, "dev_per": v,
+                      "folder": None} for k, v in tried.items() if k != lr]
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise UserError(f"{path}: damaged experiment results ({type(e).__name__}: {e})") from None
+    return runs, {"file": str(path), "commit": record["commit"], "runs": len(runs)}
 
 
 def _std(x: list[float]) -> float:
@@ -297,11 +368,13 @@ def _std(x: list[float]) -> float:
     return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
 
 
-def summarise(cfg: Config, done: list[dict]) -> dict:
+def summarise(cfg: Config, done: list[dict], reused: dict | None = None) -> dict:
     """The figures of ``experiment.json`` from the finished runs ``done`` (run_one's results):
     ``rows[front end]`` (its chosen front-end learning rate, per-seed and mean ± std dev/test
     PER, ``n_seeds``), ``lr_tuning[front end][lr]`` (first-seed dev PER of each learning rate
-    tried), the settings, and ``complete`` (every planned run finished)."""
+    tried), the settings and config, and ``complete`` (every planned run finished).
+    ``reused`` (the note of :func:`reused_runs`): the first-seed runs came from that file, and
+    the plan is its runs plus the other seeds (grid values it lacks are not run)."""
     first = cfg.train.seed
     rows, tuning = {}, {}
     for name in cfg.experiment:
@@ -324,24 +397,36 @@ def summarise(cfg: Config, done: list[dict]) -> dict:
             "test_per_mean": float(np.mean(test)), "test_per_std": _std(test),
             "best_epoch": [_epoch(r) for r in chosen],
             "train_s_mean": float(np.mean([r["train_s"] for r in chosen])),
+            "train_s": [r["train_s"] for r in chosen],
             "ctc_dropped": sum(r.get("ctc_dropped", 0) for r in chosen),
-            "folder": chosen[0]["folder"]}
-    planned = len(cfg.experiment) * cfg.seeds + len(
-        [n for n in cfg.experiment if n not in FIXED]) * len(
-        [x for x in dict.fromkeys(cfg.frontend_lr_grid) if x != cfg.frontend_lr])
+            "ctc_dropped_runs": [r.get("ctc_dropped", 0) for r in chosen],
+            "folder": next((r["folder"] for r in chosen if r["folder"] is not None), None)}
+    if reused is None:
+        planned = len(cfg.experiment) * cfg.seeds + len(
+            [n for n in cfg.experiment if n not in FIXED]) * len(
+            [x for x in dict.fromkeys(cfg.frontend_lr_grid) if x != cfg.frontend_lr])
+    else:
+        planned = reused["runs"] + len(cfg.experiment) * (cfg.seeds - 1)
     m = cfg.model
-    settings = {"train_hours": done[0]["train_hours"] if done else 0.0,
+    hours = [r["train_hours"] for r in done if "train_hours" in r]
+    settings = {"train_hours": hours[0] if hours else 0.0,
                 "dev_hours": cfg.data.dev_hours,
                 "epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "lr": cfg.lr,
                 "frontend_lr": cfg.frontend_lr, "frontend_lr_grid": cfg.frontend_lr_grid,
                 "seeds": cfg.seeds, "input_gain": m.input_gain, "preemphasis": m.preemphasis,
                 "layers": m.layers, "channels": m.channels, "first_stride": m.first_stride}
-    return {"rows": rows, "lr_tuning": tuning, "settings": settings, "runs_done": len(done),
-            "runs_planned": planned, "complete": len(done) >= planned}
+    figures = {"rows": rows, "lr_tuning": tuning, "settings": settings, "config": to_dict(cfg),
+               "runs_done": len(done), "runs_planned": planned, "complete": len(done) >= planned}
+    if reused is not None:
+        figures["reused"] = reused
+    return figures
 
 
 def _epoch(result: dict) -> float | None:
-    """Epoch of the best dev checkpoint (``best_step`` over steps per epoch)."""
+    """Epoch of the best dev checkpoint (``best_step`` over steps per epoch; a reused run's
+    recorded ``best_epoch``)."""
+    if "best_epoch" in result:
+        return result["best_epoch"]
     epochs = result["config"]["train"]["epochs"]
     per_epoch = result["steps"] / epochs if epochs and result["steps"] else 0
     return round(result["best_step"] / per_epoch, 2) if per_epoch else None
@@ -352,12 +437,13 @@ def _pm(mean: float, std: float, n: int) -> str:
 
 
 def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet],
-                   runs: Path | None = None, resume: bool = True, force: bool = False) -> dict:
+                   runs: Path | None = None, resume: bool = True, force: bool = False,
+                   reused: tuple[list[dict], dict] | None = None) -> dict:
     """Run the table (:func:`run_table`) and add it and its plots to the report; returns the
-    rows of :func:`summarise` (each with the ``folder`` of its first-seed run, relative to
-    ``out``)."""
+    rows of :func:`summarise` (each with the ``folder`` of its first run trained here,
+    relative to ``out``, None if all were reused)."""
     runs = out if runs is None else runs
-    figures = run_table(cfg, out, data, runs, resume, force)
+    figures = run_table(cfg, out, data, runs, resume, force, reused)
     rows = figures["rows"]
     best = min(rows, key=lambda k: rows[k]["dev_per_mean"])
     r.headline(f"best mean dev PER ({best})", rows[best]["dev_per_mean"])
@@ -377,6 +463,11 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
            "with it; learned front ends use the front-end learning rate of lowest dev PER on "
            f"the first seed among {[cfg.frontend_lr, *cfg.frontend_lr_grid]}. "
            f"Mean ± std over {cfg.seeds} seed(s).")
+    if reused is not None:
+        r.text(f"The first-seed runs ({reused[1]['runs']}) are taken from {reused[1]['file']} "
+               f"(commit {reused[1]['commit'].get('sha', '?')[:10]}), an experiment with the "
+               "same settings, not trained again; the learning rates chosen there are used; "
+               "plots show each row's first run trained here.")
     r.table(["front end", "trainable front-end params", "front-end lr", "seeds", "dev PER",
              "test PER", "train time (s, mean)"],
             [[k, v["frontend_params"], "-" if v["frontend_lr"] is None else
@@ -392,12 +483,15 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
                 caption="front-end learning rate: first-seed dev PER of each value tried")
     losses = {}
     for k, v in rows.items():
+        if v["folder"] is None:
+            continue
         result = _read_json(out / v["folder"] / "result.json", "result file")
         if result["loss"]:
             losses[k] = ([s for s, _ in result["loss"]], [x for _, x in result["loss"]])
     r.line_plot("training_loss", losses, xlabel="step", ylabel="CTC loss per phone",
-                caption="training loss (first seed)")
+                caption="training loss (each row's first run in this folder)")
     learned = {k: fb for k in rows if k.startswith("tdfb-") and k != "tdfb-fixed"
+               and rows[k]["folder"] is not None
                and (fb := _frontend(out / rows[k]["folder"])) is not None}
     if learned:
         plot_filters(r, learned)
