@@ -421,3 +421,29 @@ def test_many_inputs_cost_little_per_write(tmp_path):
     assert time.perf_counter() - t < 5.0
     with pytest.raises(UserError, match="spk3: contains the input"):
         guard.check_not_input(corpus / "spk3")
+
+
+def test_read_idx_round_trip_and_bad_files(tmp_path):
+    """idx images and labels (gzipped or not) keep their shape; bad files are one line."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    from dldiy_core import read_idx
+
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    raw = b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 3, 4) + images.tobytes()
+    (tmp_path / "im.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "im").write_bytes(raw)
+    for name in ("im.gz", "im"):
+        np.testing.assert_array_equal(read_idx(tmp_path / name), images)
+    labels = b"\x00\x00\x08\x01" + struct.pack(">I", 3) + bytes([7, 0, 9])
+    (tmp_path / "lab").write_bytes(labels)
+    assert read_idx(tmp_path / "lab").tolist() == [7, 0, 9]
+    bad = {"short": raw[:-1], "magic": b"\x00\x00\x0d\x03" + raw[4:], "gz": b"\x1f\x8bxx",
+           "header": raw[:9]}
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(UserError, match=f"{name}: "):
+            read_idx(tmp_path / name)

@@ -39,6 +39,7 @@ from .io import (
     check_input,
     data_cache,
     open_input,
+    read_idx,
     read_input,
 )
 from .progress import progress, setup_logging
@@ -63,5 +64,5 @@ __all__ = [
     # reliability: outputs never replace inputs or runs, OS errors and bad settings as one line
     "RUN_MARKERS", "add_output_args", "add_run_marker", "bounded", "check_config", "check_input",
     "check_outputs", "holds_run", "input_scope", "make_dir", "open_input", "os_error",
-    "prepare_out_dir", "prepare_out_file", "read_input",
+    "prepare_out_dir", "prepare_out_file", "read_idx", "read_input",
 ]

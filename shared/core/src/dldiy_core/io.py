@@ -9,7 +9,8 @@ an input of the running command (:mod:`dldiy_core.guard`).
 
 Reading: :func:`check_input` (for libraries that take a path), :func:`open_input` and
 :func:`read_input` check that the input exists, is a file (or a folder when asked) and can be
-read, raise one line naming it otherwise, and register it as an input of the command.
+read, raise one line naming it otherwise, and register it as an input of the command;
+:func:`read_idx` reads MNIST-style idx files (Fashion-MNIST) through them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from .errors import UserError, os_error
 from .guard import check_not_input, make_dir, register_inputs
@@ -164,6 +167,31 @@ def read_input(path: str | Path, what: str = "input", *, register: bool = True) 
     """The bytes of input file ``path`` (one-line errors, registered as an input)."""
     with open_input(path, "rb", what, register=register) as f:
         return f.read()
+
+
+def read_idx(path: str | Path, what: str = "idx file") -> np.ndarray:
+    """An MNIST-style idx file of unsigned bytes, gzipped or not (Fashion-MNIST's
+    ``*-idx3-ubyte.gz`` images ``[n, rows, cols]``, ``*-idx1-ubyte.gz`` labels ``[n]``), as
+    ``uint8`` with the header's shape; a bad or truncated file is one line naming it."""
+    import gzip
+    import zlib
+
+    raw = read_input(path, what)
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise UserError(f"{path}: not a readable gzip file ({e})") from None
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or not 1 <= raw[3] <= 4:
+        raise UserError(f"{path}: not an idx file of unsigned bytes ({what})")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise UserError(f"{path}: truncated idx header ({what})")
+    shape = tuple(int(v) for v in np.frombuffer(raw[4:4 + 4 * ndim], dtype=">u4"))
+    if len(raw) - 4 - 4 * ndim != int(np.prod(shape)):
+        raise UserError(f"{path}: idx header says {'x'.join(map(str, shape))} bytes, file has "
+                        f"{len(raw) - 4 - 4 * ndim} ({what}: truncated?)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def data_cache(package: str) -> Path:
