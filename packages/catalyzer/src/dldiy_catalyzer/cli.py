@@ -1,4 +1,4 @@
-"""``dldiy-catalyzer {data,train,eval,index,bench,demo}``."""
+"""``dldiy-catalyzer {data,train,eval,index,tune,table,bench,demo}``."""
 
 from __future__ import annotations
 
@@ -282,6 +282,42 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_table(args) -> int:
+    from .table import Table, run_table, table_settings, write_marker
+    from .tune import check_grid, check_validation
+
+    cfg = config_from_args(CatalyzerConfig, PRESETS, args)
+    d_outs = parse_list(args.d_outs, "--d-outs", int)
+    lambdas = parse_list(args.lambdas, "--lambdas", float)
+    seeds = parse_list(args.seeds, "--seeds", int)
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UserError(f"--seeds {args.seeds}: give distinct seeds >= 0")
+    check_grid(d_outs, lambdas, 64)
+    for d in d_outs:  # every budget needs a radius on each candidate
+        for bits in (16, 32):
+            check_grid([d], lambdas, bits)
+    check_validation(cfg.data.n_train, args.valid_queries, args.valid_base, cfg)
+    inputs = data_inputs(cfg)
+    json_path = Path(args.json)
+    if json_path.suffix != ".json":
+        raise UserError(f"--json {json_path}: results are written as a .json file")
+    if json_path.exists() and not (args.resume or args.force):
+        raise UserError(f"--json {json_path}: already exists; continue that table with "
+                        "--resume, replace it with --force, or choose another file")
+    prepare_out_file(json_path, inputs, force=args.force)
+    out = prepare_out_dir(args.out, inputs, force=args.force, resume=args.resume)
+    settings = table_settings(cfg, d_outs, lambdas, seeds, args.valid_queries,
+                              args.valid_base, not args.no_binary)
+    table = Table(json_path, settings, resume=args.resume)
+    write_marker(out, settings, resume=args.resume)
+    splits = load_data(cfg.data)
+    figures = run_table(cfg, out, splits, table, d_outs, lambdas, seeds, args.valid_queries,
+                        args.valid_base, binary=not args.no_binary)
+    for name, row in figures["rows"].items():
+        print(f"{name:18s} recall@10 {row['recall10_text']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .report import demo
 
@@ -336,6 +372,19 @@ def commands() -> Commands:
                    help="validation queries carved from the training set")
     c.add_argument("--valid-base", type=int, default=10_000,
                    help="validation database vectors carved from the training set")
+    c = cli.add("table", cmd_table, "the paper's tables over seeds: catalyzer + lattice / sign "
+                "/ OPQ and the PQ, OPQ, rr-PQ, LSH baselines, settings chosen on validation")
+    add_output_args(c, help="table folder: the tuning and per-seed runs", resume=True)
+    c.add_argument("--json", required=True,
+                   help="results file, rewritten after every finished job (--resume continues)")
+    c.add_argument("--seeds", default="1,2,3", help="seeds of every row (default 1,2,3)")
+    c.add_argument("--d-outs", default="24,32", help="lattice output dimensions to try")
+    c.add_argument("--lambdas", default="0.01,0.05", help="KoLeo weights to try")
+    c.add_argument("--valid-queries", type=int, default=500,
+                   help="validation queries carved from the training set")
+    c.add_argument("--valid-base", type=int, default=2000,
+                   help="validation database vectors carved from the training set")
+    c.add_argument("--no-binary", action="store_true", help="leave out the sign-code rows")
     c = cli.add("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
     add_output_args(c, flag="--json", required=False, help="write the figures here")
     c.add_argument("--curves", action="store_true",
