@@ -1,6 +1,7 @@
 """The command line end to end on the tone corpus: train, resume, eval, features, experiment."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -27,6 +28,17 @@ def test_ctc_training_overfits_the_tone_corpus(tone_corpus, tmp_path):
     assert run_cli(main, ["eval", "--run", str(run), "--json", str(out)]).code == 0
     per = json.loads(out.read_text())
     assert per["test"]["per"] < 0.25 and per["dev"]["utterances"] == 4
+    assert per["checkpoint"] == "checkpoint.safetensors"  # train keeps no best-on-dev weights
+    # a run with best.safetensors (experiment runs: best dev PER) is scored with those: here
+    # the weights of a one-step run, far worse than the trained last checkpoint
+    early = tmp_path / "early"
+    assert run_cli(main, [*train_args(tone_corpus, early, epochs=1), "--set",
+                          "model.channels=64", "--set", "train.max_steps=1"]).code == 0
+    shutil.copy(early / "checkpoint.safetensors", run / "best.safetensors")
+    out = tmp_path / "per-best.json"
+    assert run_cli(main, ["eval", "--run", str(run), "--json", str(out)]).code == 0
+    best = json.loads(out.read_text())
+    assert best["checkpoint"] == "best.safetensors" and best["test"]["per"] > 0.9
 
 
 def test_resume_equals_an_uninterrupted_run(tone_corpus, tmp_path):

@@ -132,12 +132,14 @@ def cmd_eval(args) -> int:
     from .train import corpus_path
 
     run = check_input(args.run, "run", folder=True)
-    cfg, model = load_run(run)
+    cfg, model = load_run(run, best=True)  # model selection on dev, when the run did it
+    scored = "best.safetensors" if (Path(run) / "best.safetensors").is_file() else \
+        "checkpoint.safetensors"
     corpus = Path(args.corpus) if args.corpus else corpus_path(cfg, build=False)
     check_input(corpus, "corpus", folder=True)
     if args.json:
         prepare_out_file(args.json, [run, corpus], force=args.force)
-    result = {}
+    result: dict = {"checkpoint": scored}
     for split in args.split:
         data = load_split(corpus, split, EVAL_MAX_SECONDS, 0.0, cfg.data.resample)
         result[split] = evaluate(model, data)
@@ -201,7 +203,8 @@ def commands() -> Commands:
     c.add_argument("--resample", action="store_true", help="resample other rates to 16 kHz")
     c = cli.add("train", cmd_train, "train a recognizer with CTC")
     add_output_args(c, resume=True, help="run folder")
-    c = cli.add("eval", cmd_eval, "phone error rate of a trained run", config=False)
+    c = cli.add("eval", cmd_eval, "phone error rate of a trained run (its best-on-dev "
+                "checkpoint when it has one)", config=False)
     c.add_argument("--run", required=True)
     c.add_argument("--corpus", help="TIMIT-layout folder (default: the run's)")
     c.add_argument("--split", nargs="+", default=["dev", "test"], choices=["dev", "test"])
