@@ -86,6 +86,7 @@ def test_eval_over_training_seeds(run, tmp_path):
     assert f["runs"][0]["random_mean_return"] == f["runs"][1]["random_mean_return"]
     assert f["random_mean_return"] == f["runs"][0]["random_mean_return"]
     assert f["runs"][1]["checkpoint"].startswith(str(other))
+    assert f["checkpoint_update_per_seed"] == [20, 20]  # no validation in tiny: the last one
 
 
 def test_export_then_demo_plays_the_exported_agent(run, tmp_path, monkeypatch):

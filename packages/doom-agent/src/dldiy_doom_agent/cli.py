@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from dldiy_core import Commands, UserError, config_from_args, emit_results, prepare_out_file
+from dldiy_core import (
+    Commands,
+    UserError,
+    config_from_args,
+    emit_results,
+    load_checkpoint,
+    prepare_out_file,
+)
 
 from .config import PRESETS, DoomConfig
 from .scenarios import SCENARIOS
@@ -66,10 +73,16 @@ def _eval_run(ckpt: Path, args, baseline: dict[str, float] | None
     from .evaluate import play, write_gif
     from .train import load_agent
 
-    cfg, model = load_agent(ckpt, args.scenario)
+    state = load_checkpoint(ckpt)
+    cfg, model = load_agent(ckpt, args.scenario, state=state)
     result = play(model, cfg, args.episodes, args.epsilon, record=300 if args.gif else 0)
     figures = {"scenario": cfg.env.scenario, "checkpoint": str(ckpt), "epsilon": args.epsilon,
                "train_seed": cfg.train.seed, **result.summary(), **_training_figures(ckpt.parent)}
+    trainer = state.get("trainer", {})
+    if "step" in trainer:  # a training checkpoint: its update, and its validation figure
+        figures["checkpoint_update"] = int(trainer["step"])
+        if trainer.get("best") is not None and ckpt.name == "best.safetensors":
+            figures["checkpoint_valid"] = float(trainer["best"])
     if args.baseline:
         if baseline is None:
             rand = play(model, cfg, args.episodes, 1.0).summary()
