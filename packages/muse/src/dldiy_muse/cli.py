@@ -21,11 +21,12 @@ from dldiy_core import (
     prepare_out_file,
 )
 
-from .align import refine
+from .align import refine, vecmap_final
 from .config import PRESETS, MuseConfig
 from .csls import csls_search, ip_search, mean_knn_similarity, unit
 from .dictionary import log_normalizers, mean_csls_cosine, pairs_to_ids, precision_at_k
 from .embeddings import Embeddings, write_vec
+from .pair_cache import cache_root
 from .pipeline import (
     PAIRS,
     build_pair,
@@ -81,8 +82,16 @@ def _new_run_folder(out: Path, inputs, force: bool):
 
 
 def cmd_data(args) -> int:
+    json_out(args, [cache_root()])
     folder = build_pair(args.pair)
     print(f"{folder}:\n{(folder / 'meta.json').read_text()}")
+    if args.json:  # the pair's counts and source key, as a results file
+        import json
+
+        from dldiy_core import write_results
+
+        write_results(args.json, {"pair": args.pair,
+                                  **json.loads((folder / "meta.json").read_text())})
     return 0
 
 
@@ -102,7 +111,7 @@ def cmd_align(args) -> int:
     crits = [h for h in result.history if "criterion" in h and h["step"] != "adversarial 0"]
     refined = [h for h in crits if h["step"].startswith("refine")]
     before = max(h["criterion"] for h in crits if not h["step"].startswith("refine"))
-    kept = mean_csls_cosine(result.map(pair.src.vectors), pair.tgt.vectors)
+    kept = mean_csls_cosine(result.map(pair.src.vectors), result.map_tgt(pair.tgt.vectors))
     how = f"{cfg.mode} ({cfg.init})" if cfg.mode == "unsupervised" else cfg.mode
     seeds = [h for h in result.history if h["step"] == "seed"]
     size = f"{seeds[0]['pairs']} seed pairs, " if cfg.mode != "unsupervised" and seeds else ""
@@ -123,6 +132,8 @@ def cmd_refine(args) -> int:
     r = cfg.refine
     result = refine(pair.src.vectors, pair.tgt.vectors, result, args.iterations, r.mode,
                     r.max_rank, r.threshold, method=r.method, knn=r.knn, beta=r.beta)
+    if r.vecmap_steps().active:
+        result = vecmap_final(pair.src.vectors, pair.tgt.vectors, result, r.vecmap_steps())
     save_run(Path(args.run), cfg, result, pair)
     print(f"criterion {max(h.get('criterion', -1) for h in result.history):.4f}; "
           f"run: {args.run}")
@@ -137,7 +148,8 @@ def cmd_eval(args) -> int:
     scores = evaluate(result, pair)
     if args.invsm:
         ids, _ = pairs_to_ids(pair.test, pair.src.words, pair.tgt.words)
-        for k, v in precision_at_k(result.map(pair.src.vectors), pair.tgt.vectors, ids,
+        for k, v in precision_at_k(result.map(pair.src.vectors),
+                                   result.map_tgt(pair.tgt.vectors), ids,
                                    "invsm", beta=cfg.refine.beta).items():
             if k != "queries":
                 scores[f"invsm_{k}"] = v
@@ -161,7 +173,8 @@ def cmd_export(args) -> int:
     done = f"{args.out}: {n} mapped source vectors"
     if args.tgt_out:  # the target space the map was aligned to (normalised as the run saw it)
         m = min(args.max_words or len(pair.tgt.words), len(pair.tgt.words))
-        write_vec(args.tgt_out, Embeddings(pair.tgt.words[:m], pair.tgt.vectors[:m]))
+        write_vec(args.tgt_out, Embeddings(pair.tgt.words[:m],
+                                           result.map_tgt(pair.tgt.vectors[:m])))
         done += f"; {args.tgt_out}: {m} target vectors"
     print(f"{done}; dictionary: {Path(args.run) / 'dictionary.txt'}")
     return 0
@@ -177,7 +190,7 @@ def cmd_translate(args) -> int:
     if unknown:
         raise UserError(f"not in the source vocabulary: {', '.join(unknown)}")
     mapped = unit(result.map(pair.src.vectors))
-    tgt = unit(pair.tgt.vectors)
+    tgt = unit(result.map_tgt(pair.tgt.vectors))
     queries = mapped[[index[w] for w in args.words]]
     if args.method == "csls":
         _, ids = csls_search(queries, tgt, args.k, r_src=mean_knn_similarity(tgt, mapped, 10))
@@ -198,10 +211,20 @@ def cmd_study(args) -> int:
 
     cfg = config_from_args(MuseConfig, PRESETS, args)
     at_least("--seeds", args.seeds, 1)
+    if args.resume and not args.json:
+        raise UserError("--resume needs --json FILE (the study to continue)")
     json_out(args, data_files(cfg))
+    previous = None
+    if args.resume:
+        from dldiy_core import read_results
+
+        from .study import check_resumable
+
+        previous = read_results(args.json)["figures"]
+        check_resumable(previous, cfg, f"--resume {args.json}")
     pair = load_pair(cfg)
     same_dim(cfg, pair)
-    out = study(cfg, args.seeds, args.json, pair=pair)
+    out = study(cfg, args.seeds, args.json, pair=pair, previous=previous)
     sup = out["supervised"]["csls_p@1"]
     for name in ("supervised_refined", "identical"):
         b = out[name]
@@ -216,6 +239,29 @@ def cmd_study(args) -> int:
           f"success (>= {out['success_threshold_csls_p@1']:.3f}) in {out['successes']}/"
           f"{len(out['runs'])} seeds; best criterion: seed {out['selected_by_criterion']}"
           + (f"; json: {args.json}" if args.json else ""))
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    from .ablation import VARIANTS, ablate, read_previous, variant_config
+
+    at_least("--seeds", args.seeds, 1)
+    at_least("--validation", args.validation, 1)
+    names = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
+    configs = {n: variant_config(n, args.preset, args.config, args.sets or []) for n in names}
+    if args.resume and not args.json:
+        raise UserError("--resume needs --json FILE (the file to continue)")
+    json_out(args, data_files(next(iter(configs.values()))))
+    previous = read_previous(args.json) if args.resume else None
+    out = ablate(configs, range(args.seeds), args.validation, args.json, previous)
+    for norm, ref in out["references"].items():
+        print(f"supervised Procrustes ({norm}): validation P@1 NN {ref['nn_p@1']:.3f} CSLS "
+              f"{ref['csls_p@1']:.3f}, criterion {ref['criterion']:.4f}")
+    for name, v in out["variants"].items():
+        game = ", ".join(f"{r['init']['csls_p@1']:.3f}" for r in v["runs"])
+        refined = ", ".join(f"{r['refined']['csls_p@1']:.3f}" for r in v["runs"])
+        print(f"{name}: validation P@1 CSLS after the game {game}, after refinement "
+              f"{refined}; success {v['successes']}/{len(v['runs'])}")
     return 0
 
 
@@ -238,7 +284,7 @@ def cmd_isomorphism(args) -> int:
             out[f"discriminator_accuracy_{name}"] = discriminator_accuracy(
                 pair.src.vectors, pair.tgt.vectors, W, hidden=cfg.adversarial.hidden,
                 seed=cfg.seed)
-    emit_json(out, args.json)
+    emit_results(out, args.json)
     return 0
 
 
@@ -302,11 +348,29 @@ def commands() -> Commands:
             c.add_argument(f"--{name}", dest="sets", action="append", metavar="FILE",
                            type=setting(f"data.{name}", path=True), help=what)
 
+    def vecmap_options(c):
+        c.add_argument("--whiten", dest="sets", action="append_const",
+                       const="refine.whiten=true",
+                       help="vecmap's steps after refinement (Artetxe et al. 2018): whiten "
+                            "both spaces on the final dictionary")
+        for side in ("src", "trg"):
+            c.add_argument(f"--{side}-reweight", dest="sets", action="append", metavar="P",
+                           type=lambda v, s=side: f"refine.{s}_reweight={v}",
+                           help=f"re-weight the mapped {side} dimensions by S^P (vecmap: 0.5 "
+                                "for the source)")
+            c.add_argument(f"--{side}-dewhiten", dest="sets", action="append",
+                           metavar="src|trg", type=lambda v, s=side: f"refine.{s}_dewhiten={v}",
+                           help=f"de-whiten the {side} side by the source's or the target's "
+                                "whitening (needs --whiten)")
+
     c = cli.add("data", cmd_data, "build a pair's vectors and dictionaries", config=False)
     c.add_argument("--pair", choices=list(PAIRS), default="en-fr",
-                   help="en-fr: GloVe vs French; en-en: GloVe vs word2vec on Debian man pages; "
+                   help="en-fr (default): the spaCy md English and French tables (300-d, "
+                        "trained alike); en-fr-glove: GloVe-50 vs the French table brought to "
+                        "50-d (a hard pair); en-en: GloVe vs word2vec on Debian man pages; "
                         "man-man: skip-gram on two halves of the man pages; man-cbow, "
                         "man-fasttext: the odd half by CBOW, fastText")
+    json_option(c)
     c = cli.add("align", cmd_align, "seed an orthogonal map and refine it (alias: train)",
                 aliases=["train"])
     c.add_argument("--mode", dest="sets", action="append", type=lambda m: f"mode={m}",
@@ -317,6 +381,7 @@ def commands() -> Commands:
                    metavar="N", help="unsupervised: N runs (seeds seed..seed+N-1), the one "
                                      "with the best unsupervised criterion kept (default 1)")
     data_options(c)
+    vecmap_options(c)
     add_output_args(c, help="run folder (refused if it holds a run, unless --force; more "
                             "refinement of a run: dldiy-muse refine --run)")
     with_run("refine", cmd_refine, "more refinement iterations on a run").add_argument(
@@ -340,9 +405,21 @@ def commands() -> Commands:
     c = cli.add("study", cmd_study, "unsupervised alignment over several seeds against "
                 "supervised Procrustes: P@1, criterion, success rate")
     data_options(c)
+    vecmap_options(c)
     c.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
-    add_output_args(c, flag="--json", required=False,
-                    help="write the figures here (rewritten after every seed)")
+    add_output_args(c, flag="--json", required=False, resume=True,
+                    help="write the figures here (rewritten after every seed; --resume keeps "
+                         "its baselines and seeds and runs the missing ones)")
+    c = cli.add("ablate", cmd_ablate, "the adversarial initialisation with one setting changed "
+                "at a time, scored on a validation split of the training dictionary")
+    data_options(c)
+    c.add_argument("--variants", default="", metavar="A,B",
+                   help="comma list of variants (default: all; see ablation.VARIANTS)")
+    c.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per variant")
+    c.add_argument("--validation", type=int, default=500, metavar="N",
+                   help="training sources held out for validation (default 500)")
+    add_output_args(c, flag="--json", required=False, resume=True,
+                    help="write the figures here (rewritten after every run)")
     c = cli.add("isomorphism", cmd_isomorphism, "how alike the two spaces are on dictionary "
                 "pairs (cosine correlation, neighbour overlap): can unsupervised work here?")
     data_options(c)

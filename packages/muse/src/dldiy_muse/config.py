@@ -72,6 +72,28 @@ class RefineConfig:
     threshold: float | None = bounded(None, ge=0, le=8)
     """Drop induced pairs whose confidence (best score minus second best, MUSE's
     ``dico_threshold``) is below this; None keeps all (MUSE: 0, all)."""
+    whiten: bool = False
+    """vecmap's steps (Artetxe et al., AAAI 2018; :mod:`vecmap`), fitted once on the final
+    dictionary after refinement: whiten both sides before the orthogonal map..."""
+    src_reweight: float = bounded(0.0, ge=0, le=2)
+    """...re-weight the mapped source's dimensions by ``S^p`` (vecmap's supervised
+    recommendation: 0.5)..."""
+    trg_reweight: float = bounded(0.0, ge=0, le=2)
+    src_dewhiten: Literal["none", "src", "trg"] = "none"
+    """...and de-whiten the source by its own (``src``) or the target's (``trg``) whitening
+    (needs ``whiten``). Any of these makes the alignment two-sided (the target is mapped
+    too) and not orthogonal; all off (the default): Conneau et al.'s orthogonal map."""
+    trg_dewhiten: Literal["none", "src", "trg"] = "none"
+
+    def check(self) -> None:
+        if not self.whiten and (self.src_dewhiten, self.trg_dewhiten) != ("none", "none"):
+            raise ValueError("refine.src_dewhiten/trg_dewhiten need refine.whiten=true")
+
+    def vecmap_steps(self):
+        from .vecmap import VecmapSteps
+
+        return VecmapSteps(self.whiten, self.src_reweight, self.trg_reweight,
+                           self.src_dewhiten, self.trg_dewhiten)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dldiy_core import (
 )
 
 from .adversarial import adversarial
-from .align import Alignment, fit_seed, refine
+from .align import Alignment, fit_seed, refine, vecmap_final
 from .config import MuseConfig
 from .dictionary import identical_pairs, pairs_to_ids, precision_at_k
 from .dictionary_files import read_dictionary
@@ -140,8 +140,10 @@ def refine_from(cfg: MuseConfig, pair: Pair, init: Alignment,
                 show_progress: bool = True) -> Alignment:
     """``cfg.refine``'s Procrustes refinements from ``init``; the best map by the criterion."""
     r = cfg.refine
-    return refine(pair.src.vectors, pair.tgt.vectors, init, r.iterations, r.mode, r.max_rank,
-                  r.threshold, show_progress, method=r.method, knn=r.knn, beta=r.beta)
+    out = refine(pair.src.vectors, pair.tgt.vectors, init, r.iterations, r.mode, r.max_rank,
+                 r.threshold, show_progress, method=r.method, knn=r.knn, beta=r.beta)
+    steps = r.vecmap_steps()
+    return vecmap_final(pair.src.vectors, pair.tgt.vectors, out, steps) if steps.active else out
 
 
 def align(cfg: MuseConfig, pair: Pair, show_progress: bool = True) -> Alignment:
@@ -157,7 +159,8 @@ def evaluate(result: Alignment, pair: Pair) -> dict[str, float]:
     mapped = result.map(pair.src.vectors)
     out: dict[str, float] = {"coverage": coverage}
     for method in ("nn", "csls"):
-        for k, v in precision_at_k(mapped, pair.tgt.vectors, ids, method).items():
+        for k, v in precision_at_k(mapped, result.map_tgt(pair.tgt.vectors), ids,
+                                   method).items():
             out[f"{method}_{k}" if k != "queries" else "queries"] = v
     return out
 
@@ -182,6 +185,8 @@ def save_run(out: Path, cfg: MuseConfig, result: Alignment, pair: Pair) -> Path:
             raise UserError(f"{out / 'dictionary.txt'}: pair {(s, t)!r} is not two single words")
     state = {"W": torch.from_numpy(result.W), "config": to_dict(cfg), "history": result.history,
              "dictionary": result.dictionary}
+    if result.T is not None:  # vecmap's steps map the target too
+        state["T"] = torch.from_numpy(result.T)
     with contextlib.ExitStack() as stack:  # text files renamed on exit, after the checkpoint
         for name, text in (("dictionary.txt", "".join(f"{s} {t}\n" for s, t in words)),
                            ("config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True)
@@ -210,17 +215,22 @@ def load_run(run: str | Path, register: bool = True) -> tuple[MuseConfig, Alignm
     try:
         cfg = from_dict(MuseConfig, state["config"])
         W = state["W"].numpy()
+        T = state["T"].numpy() if "T" in state else None
         dictionary = np.asarray(state["dictionary"], dtype=np.int64).reshape(-1, 2)
         history = list(state["history"])
         if not all(isinstance(h, dict) for h in history):
             raise ValueError("history records are not objects")
     except (KeyError, AttributeError, TypeError, ValueError, UserError) as e:
         raise CheckpointError(f"{path}: not a muse alignment ({e})") from None
-    if W.ndim != 2 or W.shape[0] != W.shape[1] or not np.isfinite(W).all():
-        raise CheckpointError(f"{path}: not a muse alignment (the map is {tuple(W.shape)}"
-                              f"{'' if np.isfinite(W).all() else ', not finite'}; expected a "
-                              "finite square matrix)")
-    return cfg, Alignment(W, history, dictionary)
+    for M in (W,) if T is None else (W, T):
+        if M.ndim != 2 or M.shape[0] != M.shape[1] or not np.isfinite(M).all():
+            raise CheckpointError(f"{path}: not a muse alignment (a map is {tuple(M.shape)}"
+                                  f"{'' if np.isfinite(M).all() else ', not finite'}; expected "
+                                  "a finite square matrix)")
+    if T is not None and T.shape != W.shape:
+        raise CheckpointError(f"{path}: not a muse alignment (source map {tuple(W.shape)}, "
+                              f"target map {tuple(T.shape)})")
+    return cfg, Alignment(W, history, dictionary, T)
 
 
 def check_fits(run: str | Path, result: Alignment, pair: Pair) -> None:

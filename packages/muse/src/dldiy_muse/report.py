@@ -91,7 +91,7 @@ def adversarial_run(cfg: MuseConfig, pair: Pair, out: Path
     scores[f"adversarial, + {cfg.refine.iterations} refinements"] = evaluate(final, pair)
     save_run(out / "run-adversarial", run_cfg, final, pair)
     return scores, history, seconds, mean_csls_cosine(final.map(pair.src.vectors),
-                                                      pair.tgt.vectors)
+                                                      final.map_tgt(pair.tgt.vectors))
 
 
 def adversarial_section(r: Report, cfg: MuseConfig, history: list[dict], seconds: float,
@@ -191,7 +191,7 @@ def demo(cfg: MuseConfig, out: Path) -> Path:
                         pair_isomorphism(pair))
     ids, _ = pairs_to_ids(pair.test, pair.src.words, pair.tgt.words)
     words = sorted({int(s) for s, _ in ids})[:EXAMPLES]
-    mapped, tgt = unit(best.map(pair.src.vectors)), unit(pair.tgt.vectors)
+    mapped, tgt = unit(best.map(pair.src.vectors)), unit(best.map_tgt(pair.tgt.vectors))
     _, top = csls_search(mapped[words], tgt, 3, r_src=mean_knn_similarity(tgt, mapped, 10))
     gold = {}
     for s, t in ids:

@@ -31,7 +31,7 @@ def align_with_restarts(cfg: MuseConfig, pair, show_progress: bool = True) -> Al
         seed = cfg.seed + r
         t0 = time.perf_counter()
         run = align(dataclasses.replace(cfg, seed=seed, restarts=1), pair, show_progress)
-        crit = mean_csls_cosine(run.map(pair.src.vectors), pair.tgt.vectors)
+        crit = mean_csls_cosine(run.map(pair.src.vectors), run.map_tgt(pair.tgt.vectors))
         records.append({"step": "restart", "seed": seed, "restart_criterion": crit,
                         "seconds": round(time.perf_counter() - t0, 1)})
         log.info("restart %d/%d (seed %d): criterion %.4f", r + 1, cfg.restarts, seed, crit)

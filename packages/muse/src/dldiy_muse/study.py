@@ -65,7 +65,8 @@ def seeded_baseline(cfg: MuseConfig, pair: Pair, mode: str) -> dict | None:
     final = refine_from(run_cfg, pair, seed, show_progress=False)
     seconds = time.perf_counter() - t0
     return {**_scores(evaluate(final, pair)), "seed_pairs": seed.history[0]["pairs"],
-            "criterion": mean_csls_cosine(final.map(pair.src.vectors), pair.tgt.vectors),
+            "criterion": mean_csls_cosine(final.map(pair.src.vectors),
+                                          final.map_tgt(pair.tgt.vectors)),
             "seconds": round(seconds, 1)}
 
 
@@ -79,7 +80,8 @@ def run_seed(cfg: MuseConfig, pair: Pair, seed: int, show_progress: bool = False
     t2 = time.perf_counter()
     init_scores, final_scores = evaluate(init, pair), evaluate(final, pair)
     return {"seed": seed, **_scores(final_scores),
-            "criterion": mean_csls_cosine(final.map(pair.src.vectors), pair.tgt.vectors),
+            "criterion": mean_csls_cosine(final.map(pair.src.vectors),
+                                          final.map_tgt(pair.tgt.vectors)),
             "init": {**_scores(init_scores),
                      "criterion": mean_csls_cosine(init.map(pair.src.vectors),
                                                    pair.tgt.vectors)},
@@ -87,25 +89,57 @@ def run_seed(cfg: MuseConfig, pair: Pair, seed: int, show_progress: bool = False
             "seconds": round(t2 - t0, 1)}
 
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_resumable(previous: dict, cfg: MuseConfig, source: str = "--resume") -> None:
+    """An earlier study continues only with the same pair, initialisation and settings (a
+    setting the file does not name is one added since, at its default)."""
+    if previous.get("pair") != pair_name(cfg) or previous.get("init") != cfg.init:
+        raise UserError(f"{source}: the file is a study of {previous.get('pair')} "
+                        f"({previous.get('init')}), not {pair_name(cfg)} ({cfg.init})")
+    old, new = _flat(previous.get("config", {})), _flat(to_dict(cfg))
+    differ = sorted(k for k in old if k in new and old[k] != new[k] and k != "seed")
+    if differ:
+        raise UserError(f"{source}: the file was run with other settings ("
+                        + ", ".join(f"{k}={old[k]!r}, now {new[k]!r}" for k in differ) + ")")
+
+
 def study(cfg: MuseConfig, seeds: int, json_path: str | Path | None = None,
-          show_progress: bool = True, pair: Pair | None = None) -> dict:
+          show_progress: bool = True, pair: Pair | None = None,
+          previous: dict | None = None) -> dict:
     """``seeds`` unsupervised runs (seeds 0..N-1) and the supervised baseline; the summary is
     rewritten to ``json_path`` after every seed, so a long study can be stopped and read.
-    ``pair`` defaults to the configured one (``load_pair``)."""
+    ``pair`` defaults to the configured one (``load_pair``). ``previous``: the figures of an
+    earlier study of the same settings (:func:`check_resumable`), whose baselines and seeds
+    are kept; only the missing seeds run (``--resume``)."""
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: at least one seed is needed")
     pair = pair or load_pair(cfg)
     t0 = time.perf_counter()
-    out = {"pair": pair_name(cfg), "init": cfg.init, "config": to_dict(cfg),
-           "supervised": supervised_baseline(cfg, pair),
-           "supervised_refined": seeded_baseline(cfg, pair, "supervised"),
-           "identical": seeded_baseline(cfg, pair, "identical"),
-           "isomorphism": pair_isomorphism(pair), "runs": []}
+    if previous is not None:
+        check_resumable(previous, cfg)
+        out = {**previous, "runs": list(previous.get("runs", []))}
+        t0 -= previous.get("seconds", 0.0)
+    else:
+        out = {"pair": pair_name(cfg), "init": cfg.init, "config": to_dict(cfg),
+               "supervised": supervised_baseline(cfg, pair),
+               "supervised_refined": seeded_baseline(cfg, pair, "supervised"),
+               "identical": seeded_baseline(cfg, pair, "identical"),
+               "isomorphism": pair_isomorphism(pair), "runs": []}
     target = SUCCESS_RATIO * out["supervised"]["csls_p@1"]
     out["success_threshold_csls_p@1"] = target
     log.info("supervised Procrustes: P@1 CSLS %.3f; success threshold %.3f",
              out["supervised"]["csls_p@1"], target)
+    done = {r["seed"] for r in out["runs"]}
     for seed in range(seeds):
+        if seed in done:
+            log.info("seed %d: kept from the resumed file", seed)
+            continue
         run = run_seed(cfg, pair, seed, show_progress)
         run["success"] = run["csls_p@1"] >= target and run["csls_p@1"] > 0
         run["ratio_to_supervised"] = (run["csls_p@1"] / out["supervised"]["csls_p@1"]
