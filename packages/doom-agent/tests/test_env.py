@@ -73,6 +73,47 @@ def test_deathmatch_against_bots():
     env.close()
 
 
+class ScriptedDeaths:
+    """The real game, but dead on the given steps and finished at ``end`` (what the engine
+    reports around a respawn that has not taken effect, or a round that ends on a death)."""
+
+    def __init__(self, game, dead_steps, end):
+        self.game, self.dead_steps, self.end, self.steps = game, set(dead_steps), end, 0
+
+    def __getattr__(self, name):
+        return getattr(self.game, name)
+
+    def make_action(self, action, tics):
+        self.steps += 1
+        return self.game.make_action(action, tics)
+
+    def is_player_dead(self):
+        return self.steps in self.dead_steps
+
+    def is_episode_finished(self):
+        return self.steps >= self.end
+
+    def respawn_player(self):
+        pass
+
+
+@pytest.mark.parametrize("dead_steps, end, deaths", [
+    ((3, 4, 5), 5, 1),  # dies, the respawn does not take, the round ends on that death
+    ((3, 6, 7), 9, 2),  # dies, respawns, dies again and stays dead two steps
+])
+def test_a_death_counts_once(dead_steps, end, deaths):
+    env = make_env(EnvConfig(scenario="deathmatch", bots=0, timelimit_min=1.0))
+    env.reset(seed=0)
+    real = env.game
+    env.game = ScriptedDeaths(real, dead_steps, end)
+    done = False
+    while not done:
+        _, _, done, _, info = env.step(0)
+    assert info["ep_deaths"] == deaths and env.game.steps == end
+    env.game = real
+    env.close()
+
+
 def test_vector_env_resets_in_the_same_step():
     venv = make_vector_env(EnvConfig(scenario="basic"), 2)
     venv.reset(seed=0)

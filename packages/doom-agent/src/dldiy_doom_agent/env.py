@@ -154,6 +154,7 @@ class DoomEnv(gym.Env):
                 self.game.send_game_command("addbot")
         self._observe()
         self._prev = self._cur
+        self._dead = self.game.is_player_dead()
         self._nav_reward = 0.0
         self._ep = {"return": 0.0, "kills": 0, "deaths": 0, "frags": 0, "tics": 0}
         return self._obs, self._info()
@@ -162,7 +163,10 @@ class DoomEnv(gym.Env):
         game = self.game
         native = game.make_action(self._actions[int(action)], self.frame_skip)
         finished = game.is_episode_finished()
-        died = game.is_player_dead()
+        dead = game.is_player_dead()
+        # a death counts once, when the agent goes from alive to dead: a respawn that has not
+        # taken effect yet, or a round that ends on the death, leaves it dead a step longer
+        died, self._dead = dead and not self._dead, dead
         self._ep["tics"] += self.frame_skip
         if not finished:
             self._observe()
@@ -171,8 +175,9 @@ class DoomEnv(gym.Env):
             # that ends an episode counts)
             last, _ = self._read(np.array([game.get_game_variable(g) for g in self._vars]))
             e = events(self._prev, last, self.deathmatch)
-        if died:
+        if dead:
             e.distance = 0.0
+        if died:
             self._ep["deaths"] += 1
         self._ep["kills"] += e.kills
         self._ep["frags"] += e.kills - e.suicides if self.deathmatch else e.kills
@@ -181,8 +186,9 @@ class DoomEnv(gym.Env):
         if self.shaping.enabled:
             reward += shaped_reward(e, died, self.shaping)
         self._nav_reward = navigation_reward(e, died, self.shaping)
-        if died and self.deathmatch and not finished:
+        if dead and self.deathmatch and not finished:
             game.respawn_player()
+            self._dead = game.is_player_dead()
             self._observe()
         self._prev = self._cur
         return self._obs, float(reward), bool(finished), False, self._info()
