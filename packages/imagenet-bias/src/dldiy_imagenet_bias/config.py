@@ -30,7 +30,8 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     images: str = "clipart+photos"
-    """clipart, photos, clipart+photos, or an ImageFolder (wnid folders) path."""
+    """clipart, photos, fashion-mnist (its test set), several joined by +, or an ImageFolder
+    (wnid folders) path."""
     labels: str = ""
     """Optional ImageNet-ReaL-style JSON of acceptable class ids per image."""
     per_label: int = 0

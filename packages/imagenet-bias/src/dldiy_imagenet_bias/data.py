@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dldiy_core import UserError, data_cache
+from dldiy_core import UserError, check_input, data_cache, os_error, read_idx
 
 from .classes import imagenet_classes
 from .wordnet import WordNet, load_wordnet
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 OPENCLIPART = Path("/usr/share/openclipart/png")
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 MAX_PIXELS = 40_000_000
 """Larger images are skipped (a few clip-art PNGs are 170 megapixels: minutes to decode)."""
 
@@ -69,6 +72,22 @@ CLIPART_CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
                                                 "n04152593", "n03793489")),
     "recreation/sports": ("sports equipment", ("n04285146", "n03414162")),
 }
+
+# Fashion-MNIST's ten classes -> WordNet synsets (the first names the label) whose ImageNet-1k
+# hyponyms are acceptable: T-shirt, jeans, cardigan / sweatshirt, gown, fur / lab / trench coat,
+# sandal, running shoe, backpack / messenger bag / plastic bag / purse / sleeping bag, cowboy boot.
+FASHION_CLASSES: list[tuple[str, tuple[str, ...]]] = [
+    ("T-shirt or top", ("n03595614",)),
+    ("trouser", ("n04489008",)),
+    ("pullover", ("n04021028", "n04370048")),
+    ("dress", ("n03236735",)),
+    ("coat", ("n03057021",)),
+    ("sandal", ("n04133789",)),
+    ("shirt", ("n04197391",)),
+    ("sneaker", ("n03472535", "n04120489")),
+    ("bag", ("n02773037",)),
+    ("ankle boot", ("n02872752",)),
+]
 
 # The photos bundled with scikit-image / scikit-learn that show an ImageNet object, labelled by
 # hand: (package, file, label name, acceptable wnids). The first wnid names the label.
@@ -180,6 +199,43 @@ def photo_set() -> ImageSet:
     return ImageSet("photos", items, skipped)
 
 
+def fashion_mnist_set(root: Path = FASHION_MNIST) -> ImageSet:
+    """The 10,000 Fashion-MNIST test images, written once as PNG files under the data cache
+    (keyed by the idx files' hashes) so that every analysis reads them like any image."""
+    images = read_idx(check_input(root / "t10k-images-idx3-ubyte.gz", "Fashion-MNIST images"),
+                      "Fashion-MNIST images")
+    labels = read_idx(root / "t10k-labels-idx1-ubyte.gz", "Fashion-MNIST labels")
+    if images.ndim != 3 or labels.shape != images.shape[:1] or labels.max() >= 10:
+        raise UserError(f"{root}: Fashion-MNIST images {images.shape} and labels "
+                        f"{labels.shape} do not match")
+    key = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:12]
+    folder = data_cache("imagenet-bias") / "fashion-mnist" / f"t10k-{key}"
+    paths = [folder / f"{y}" / f"{i:05d}.png" for i, y in enumerate(labels.tolist())]
+    if not folder.is_dir():  # written beside, then renamed: never a half-written folder
+        from PIL import Image
+
+        tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            for i, (x, y) in enumerate(zip(images, labels.tolist(), strict=True)):
+                (tmp / f"{y}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(x, mode="L").save(tmp / f"{y}" / f"{i:05d}.png")
+            os.rename(tmp, folder)
+        except OSError as e:
+            if not folder.is_dir():
+                raise os_error(e, folder, "write") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    wn = load_wordnet()
+    classes = imagenet_classes()
+    accept = [tuple(sorted(set(synset_classes(wn, wnids))
+                           | {classes.index(w) for w in wnids if w in classes.wnids}))
+              for _, wnids in FASHION_CLASSES]
+    items = [Item(str(p), FASHION_CLASSES[y][0], FASHION_CLASSES[y][1][0], accept[y])
+             for p, y in zip(paths, labels.tolist(), strict=True)]
+    return ImageSet("fashion-mnist", items)
+
+
 def image_folder(root: str | Path) -> ImageSet:
     """``root/<class>/*.jpg`` where ``<class>`` is a wnid (ImageNet train/val layout), a class
     index or an exact ImageNet class name; another folder name is an error."""
@@ -221,13 +277,16 @@ def image_folder(root: str | Path) -> ImageSet:
 
 
 def load_set(source: str) -> ImageSet:
-    """``clipart``, ``photos``, ``clipart+photos``, or a folder in ImageFolder layout."""
+    """``clipart``, ``photos``, ``fashion-mnist``, several joined by ``+``, or a folder in
+    ImageFolder layout."""
     sets = []
     for part in source.split("+"):
         if part == "clipart":
             sets.append(clipart_set())
         elif part == "photos":
             sets.append(photo_set())
+        elif part == "fashion-mnist":
+            sets.append(fashion_mnist_set())
         else:
             sets.append(image_folder(part))
     if len(sets) == 1:
