@@ -44,11 +44,11 @@ def test_ablate_scores_on_validation_and_resumes(tmp_path):
     assert ref["csls_p@1"] > 0.9  # a planted pair: supervised finds it
     first = fig["variants"]["baseline"]["runs"][0]
     assert set(first["init"]) >= {"csls_p@1", "criterion", "orthogonality_error"}
-    result = run_cli(main, [*args, "--variants", "baseline,beta-0.01", "--resume"])
+    result = run_cli(main, [*args, "--variants", "baseline,beta-x10", "--resume"])
     assert result.code == 0, result.err
     fig = json.loads(out.read_text())["figures"]
     assert fig["variants"]["baseline"]["runs"][0] == first  # kept, not re-run
-    assert fig["variants"]["beta-0.01"]["sets"] == list(VARIANTS["beta-0.01"])
+    assert fig["variants"]["beta-x10"]["sets"] == list(VARIANTS["beta-x10"])
     bad = run_cli(main, [*args, "--variants", "nope"])
     assert bad.code == 2 and "unknown variant 'nope'" in bad.err
 

@@ -35,14 +35,14 @@ log = logging.getLogger(__name__)
 VARIANTS: dict[str, tuple[str, ...]] = {
     "baseline": (),
     # orthogonalisation strength (section 3.3): MUSE's code 0.001; the paper tried up to 0.01
-    "beta-0.01": ("adversarial.beta=0.01",),
-    "beta-0.0001": ("adversarial.beta=0.0001",),
+    "beta-x10": ("adversarial.beta=0.01",),
+    "beta-div10": ("adversarial.beta=0.0001",),
     # the discriminator
     "hidden-1024": ("adversarial.hidden=1024",),
-    "dropout-0": ("adversarial.input_dropout=0",),
-    "dropout-0.3": ("adversarial.input_dropout=0.3",),
-    "smooth-0.1": ("adversarial.smooth=0.1",),
-    "smooth-0": ("adversarial.smooth=0",),
+    "dropout-none": ("adversarial.input_dropout=0",),
+    "dropout-more": ("adversarial.input_dropout=0.3",),
+    "smooth-muse": ("adversarial.smooth=0.1",),
+    "smooth-none": ("adversarial.smooth=0",),
     # the words the discriminator sees (most frequent N of each side)
     "words-5k": ("adversarial.dis_most_frequent=5000",),
     "words-15k": ("adversarial.dis_most_frequent=15000",),
@@ -50,8 +50,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "epochs-1": ("adversarial.epochs=1",),
     "epochs-6": ("adversarial.epochs=6",),
     # the map's step size
-    "map-lr-0.01": ("adversarial.lr=0.01",),
-    "map-lr-1": ("adversarial.lr=1",),
+    "map-lr-div10": ("adversarial.lr=0.01",),
+    "map-lr-x10": ("adversarial.lr=1",),
     # normalisation of both spaces
     "center-unit": ("data.normalize=center,unit",),
     "unit": ("data.normalize=unit",),
@@ -106,9 +106,10 @@ def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: i
             raise UserError(f"--resume: the file was run with --validation "
                             f"{previous.get('validation_sources')}, not {n_validation}")
         out["references"] = previous.get("references", {})
-        out["variants"] = {n: {**v, "runs": []} if n in configs else v
-                           for n, v in previous.get("variants", {}).items()}
-        done = {(r["variant"], r["seed"]): r for v in previous.get("variants", {}).values()
+        out["variants"] = {n: v for n, v in previous.get("variants", {}).items()
+                           if n not in configs and n in VARIANTS}
+        # a run is known by its overrides and seed (a variant renamed since is still found)
+        done = {(tuple(r["sets"]), r["seed"]): r for v in previous.get("variants", {}).values()
                 for r in v.get("runs", [])}
     pairs: dict[str, tuple[Pair, np.ndarray]] = {}
     for name, cfg in configs.items():
@@ -135,9 +136,10 @@ def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: i
         entry = out["variants"].setdefault(name, {"runs": []})
         entry["sets"] = list(VARIANTS[name])
         for seed in seeds:
-            run = done.get((name, seed))
-            if run is None or run.get("sets") != list(VARIANTS[name]):
+            run = done.get((VARIANTS[name], seed))
+            if run is None:
                 run = _run(name, cfg, pair, ids, seed, show_progress)
+            run["variant"] = name
             run["success"] = run["refined"]["csls_p@1"] >= 0.9 * ref["csls_p@1"]
             entry["runs"].append(run)
             entry["successes"] = sum(r["success"] for r in entry["runs"])
