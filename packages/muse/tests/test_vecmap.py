@@ -76,3 +76,17 @@ def test_cli_vecmap_steps_make_a_two_sided_run(tmp_path):
     bad = run_cli(main, ["align", "--mode", "supervised", *files, *dicts, "--out",
                          str(tmp_path / "r2"), "--src-dewhiten", "src"])
     assert bad.code == 2 and "refine.whiten" in bad.err
+
+
+def test_cli_mapping_compares_orthogonal_and_vecmap_steps(tmp_path):
+    import json
+
+    files = _user_pair(tmp_path, n=800)
+    dicts = ["--train", str(tmp_path / "train.txt"), "--test", str(tmp_path / "test.txt")]
+    out = tmp_path / "m.json"
+    result = run_cli(main, ["mapping", *files, *dicts, "--json", str(out)])
+    assert result.code == 0, result.err
+    fig = json.loads(out.read_text())["figures"]
+    assert set(fig["settings"]) == {"orthogonal", "whiten", "whiten-dewhiten",
+                                    "vecmap-supervised"}
+    assert all(s["csls_p@1"] >= 0.95 for s in fig["settings"].values())  # a planted pair

@@ -66,3 +66,15 @@ def vecmap_maps(x: np.ndarray, z: np.ndarray, steps: VecmapSteps
     if steps.trg_dewhiten != "none":
         mz = mz @ back[steps.trg_dewhiten]
     return mx.T.astype(np.float32), mz.T.astype(np.float32)
+
+
+SETTINGS: dict[str, VecmapSteps] = {
+    "orthogonal": VecmapSteps(),
+    "whiten": VecmapSteps(whiten=True),
+    "whiten-dewhiten": VecmapSteps(whiten=True, src_dewhiten="src", trg_dewhiten="trg"),
+    "vecmap-supervised": VecmapSteps(whiten=True, src_reweight=0.5, trg_reweight=0.5,
+                                     src_dewhiten="src", trg_dewhiten="trg"),
+}
+"""Named step sets compared by ``dldiy-muse mapping``: the orthogonal map (Procrustes, as
+Conneau et al.), whitening alone, whitening and de-whitening each side by its own (re-weighting
+0), and vecmap's setting for its supervised mode (re-weighting 0.5 on both sides)."""
