@@ -95,9 +95,11 @@ def run_bench(batch: int = 8, seconds: float = 4.0, repeats: int = 5, seed: int 
         out["tdfb_speech_fwd_audio_s_per_s"] = audio_s / on_speech["tdfb"]
         out["mfsc_speech_fwd_audio_s_per_s"] = audio_s / on_speech["mfsc"]
         out["tdfb_speech_slowdown_vs_mfsc"] = on_speech["tdfb"] / on_speech["mfsc"]
-        fixed(speech)  # the share of item channels the band path computed again
-        recomputed = fixed.subband_plan().last_flagged
-        out["tdfb_speech_share_recomputed"] = recomputed / (batch * fixed.n_channels)
+        fixed(speech)  # the share of item channels, and of frames, the band path computed again
+        plan = fixed.subband_plan()
+        out["tdfb_speech_share_recomputed"] = plan.last_flagged / (batch * fixed.n_channels)
+        out["tdfb_speech_share_frames_recomputed"] = plan.last_flagged_frames / (
+            batch * fixed.n_channels * (speech.shape[1] // fixed.stride + 1))
     # what the speed costs: normalised features, band vs direct, in standard deviations
     devs = {"noise": x, "low_tones": low_tones(), **({"speech": speech} if speech is not None
                                                      else {})}

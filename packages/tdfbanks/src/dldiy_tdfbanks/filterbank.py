@@ -87,7 +87,8 @@ class TDFilterbank(Frontend):
     ``random`` (random filters, then learn-all). ``impl``: ``fft`` or ``direct`` convolution
     (equal up to float rounding; the direct one is the reference), ``band`` (fixed filters only:
     each channel in its own band at a reduced rate, :mod:`.subband`; normalised features within
-    0.003 of the reference on real speech) or ``auto`` (``band`` when fixed, else ``fft``).
+    0.01 standard deviations of the reference on real speech) or ``auto`` (``band`` when fixed,
+    else ``fft``).
     """
 
     def __init__(self, n_filters: int = 40, taps: int = 401, stride: int = 160,

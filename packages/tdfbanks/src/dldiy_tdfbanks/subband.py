@@ -17,15 +17,16 @@ where ``|y|^2`` is cut by a step, are computed at full rate.
 In 16-bit units (the default gain) ``log(1 + x)`` is a log, and a response 100 dB down still
 shows in a quiet channel next to a loud one (a voice's low harmonics over a quiet floor, a DC
 offset, digital silence). So every call estimates, from the channels' own energies, what each
-channel's dropped response may catch (:meth:`SubbandPlan.flag`), and computes the channels of
-the items where that could move a feature by more than :data:`CHECK` standard deviations again
-with an exact plan (every filter down to 1e-12 of its energy, truncation sidelobes included;
-the lowest channels then run at full rate). Tested on real speech, low tones over a quiet floor
-and a DC offset: within 0.01 standard deviations of the direct convolution in every frame.
+channel's dropped response may catch in each frame (:meth:`SubbandPlan.flag`), and computes
+the frames where that could move a feature by more than :data:`CHECK` standard deviations
+again, exactly (:meth:`SubbandPlan.exact_at`: the full filter on the 801 samples a frame
+depends on, by FFT). Tested on real speech, low tones over a quiet floor and a DC offset:
+within 0.01 standard deviations of the direct convolution in every frame.
 
 Cost per audio second: one FFT of the utterance plus ``sum_n fs / D_n`` inverse-FFT samples
-(about 5 full-rate channels' worth against 40 for the FFT convolution), plus the channels
-computed again. For ``fixed`` filters only: learned filters may leave their band.
+(about 5 full-rate channels' worth against 40 for the FFT convolution), plus the frames
+computed again (about 2 % of the frames of 15 % of the channels on real speech). For ``fixed``
+filters only: learned filters may leave their band.
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ from torch import Tensor
 from .frontend import fft_conv, nice_size
 
 CHECK = 0.025
-"""Channels whose features the dropped response may move by more than this many standard
-deviations (:meth:`SubbandPlan.flag`) are computed again with :data:`EXACT_TOL`."""
+"""Frames whose features the dropped response may move by more than this many standard
+deviations of their channel (:meth:`SubbandPlan.flag`) are computed again, exactly."""
 SAFETY = 3.0
 """Margin on the leakage estimate (it assumes a flat density within each channel's region)."""
-EXACT_TOL = 1e-12
-"""Energy a filter may drop in the exact plan (its truncation sidelobes are kept)."""
+CHUNK = 2048
+"""Frames computed again per batch of segments (memory: about 40 kB each)."""
 TAPER_HZ = 50.0
 """Each band ends with a raised cosine over this many Hz, not a step: a step in frequency would
 spread what the band drops over the whole utterance in time (1 / t tails), where a quiet
@@ -109,17 +110,13 @@ class SubbandPlan:
             self.groups.append(_Group(ch, d, centre[ch], float(widths[ch].max())))
         self._cache: dict[tuple, list[tuple[list[int], Tensor]]] = {}
         self._consts: dict[tuple, dict] = {}
-        self.check, self.exact_plan = check, None
+        self.check = check
         self.last_flagged = 0
-        """Item channels the last call computed again with the exact plan."""
+        """Item channels with a frame the last call computed again."""
+        self.last_flagged_frames = 0
+        """Frames (item, channel, frame) the last call computed again."""
         if check is not None:
             self._leakage_model(power, centre, widths, band)
-            # The same layer with every filter kept down to 1e-12 of its energy (the 401-tap
-            # truncation sidelobes included, so the lowest channels run at full rate): the
-            # exact path for the channels the leakage estimate flags.
-            self.exact_plan = SubbandPlan(filters, window, stride, sample_rate, tol=EXACT_TOL,
-                                          window_tol=window_tol, max_half_hz=math.inf,
-                                          check=None)
 
     def _leakage_model(self, power: Tensor, centre: Tensor, widths: Tensor, band: float
                        ) -> None:
@@ -158,10 +155,10 @@ class SubbandPlan:
         self.dc = (dropped[:, low].amax(1) / n_bins).float()  # [C]
 
     def flag(self, x: Tensor, lengths: Tensor, energies: Tensor) -> Tensor:
-        """``[B, C]``: the channels of each item whose features the dropped response may move
-        by more than ``check`` of their standard deviation (``log(1 + .)`` of ``energies
+        """``[B, C, F]``: the frames whose features the dropped response may move by more than
+        ``check`` of their channel's standard deviation (``log(1 + .)`` of ``energies
         [B, C, F]`` against the leakage estimate times :data:`SAFETY`, the cross term with the
-        kept response included), on the frames computed at a reduced rate."""
+        kept response included), among the frames computed at a reduced rate."""
         B, C, F_ = energies.shape
         e = energies.clamp(min=0)
         around = F.max_pool1d(e, 2 * SPREAD + 1, stride=1, padding=SPREAD)
@@ -182,8 +179,7 @@ class SubbandPlan:
         n = frames.to(e.dtype).clamp(min=1)[:, None, None]
         mu = (feats * valid).sum(-1, keepdim=True) / n
         std = torch.sqrt((((feats - mu) * valid) ** 2).sum(-1) / n[..., 0] + 1e-5)
-        worst = (torch.maximum(up, down) * inner).amax(-1)
-        return worst > self.check * std
+        return (torch.maximum(up, down) > self.check * std[..., None]) & inner
 
     def on(self, x: Tensor) -> dict:
         """The plan's tensors on ``x``'s device and dtype, made once (a GPU forward uploads
@@ -198,9 +194,12 @@ class SubbandPlan:
                 d, h = g.decimation, (self.taps // 2) // g.decimation
                 start = self.taps // 2 - h * d
                 windows.append(put(self.window[g.channels, start::d][:, :2 * h + 1] / d))
+            n = nice_size(4 * (self.taps // 2) + self.taps)  # a frame's segment, zero-padded
             self._consts[key] = {
                 "channels": [put(g.channels) for g in self.groups], "windows": windows,
                 "real": put(self.real), "window": put(self.window),
+                "segment_fft": n, "filters_rfft": torch.fft.rfft(
+                    put(self.real).flip(-1), n=n).unflatten(0, (-1, 2)),  # [C, 2, n // 2 + 1]
                 **({"coupling": put(self.coupling), "dc": put(self.dc)}
                    if hasattr(self, "coupling") else {})}
         return self._consts[key]
@@ -234,25 +233,38 @@ class SubbandPlan:
 
     def __call__(self, x: Tensor, lengths: Tensor) -> Tensor:
         out = self.energies(x, lengths)
-        if self.exact_plan is None:
+        if self.check is None:
             return out
-        flags = self.flag(x, lengths, out)  # [B, C]
-        self.last_flagged = int(flags.sum())
-        if self.last_flagged:
-            items = flags.any(1).nonzero()[:, 0]
-            exact = self.exact_plan.energies(x[items], lengths[items], flags[items])
-            # The edge frames are exact already (and not computed again).
-            k = torch.arange(out.shape[-1], device=x.device)
-            end = torch.div(lengths[items], self.stride, rounding_mode="floor") - 1
-            inner = (k >= 2) & (k[None] < end[:, None])  # [b, F]
-            take = flags[items][..., None] & inner[:, None]
-            out[items] = torch.where(take, exact, out[items])
+        flags = self.flag(x, lengths, out)  # [B, C, F]
+        # The edge frames are exact already (and not computed again).
+        k = torch.arange(out.shape[-1], device=x.device)
+        end = torch.div(lengths, self.stride, rounding_mode="floor") - 1
+        flags &= ((k >= 2) & (k[None] < end[:, None]))[:, None]
+        self.last_flagged = int(flags.any(-1).sum())
+        where = flags.nonzero()  # [N, 3]: item, channel, frame
+        self.last_flagged_frames = len(where)
+        for i in range(0, len(where), CHUNK):
+            b, c, f = where[i:i + CHUNK].unbind(1)
+            out[b, c, f] = self.exact_at(x, b, c, f)
         return out
 
-    def energies(self, x: Tensor, lengths: Tensor, pairs: Tensor | None = None) -> Tensor:
-        """Windowed energies ``[B, C, T // stride + 1]``; with ``pairs [B, C]`` (bool) only those
-        items' channels are computed, at the reduced rate only (the rest, and the frames at the
-        edges, are 0)."""
+    def exact_at(self, x: Tensor, item: Tensor, channel: Tensor, frame: Tensor) -> Tensor:
+        """The windowed energy ``[N]`` of ``frame[i]`` of ``channel[i]`` of ``item[i]`` with the
+        whole filter (the FFT convolution of the ``4 * half + 1`` samples the frame depends
+        on, zero beyond the batch, like the reference's padding), for frames whose window
+        lies within the item."""
+        half, const = self.taps // 2, self.on(x)
+        pos = (frame * self.stride - 2 * half)[:, None] + torch.arange(4 * half + 1,
+                                                                       device=x.device)
+        seg = x[item[:, None], pos.clamp(0, x.shape[1] - 1)] * ((pos >= 0) & (pos < x.shape[1]))
+        n = const["segment_fft"]
+        spec = torch.fft.rfft(seg, n=n)[:, None] * const["filters_rfft"][channel]  # [N, 2, ·]
+        y = torch.fft.irfft(spec, n=n)[..., 2 * half:4 * half + 1]  # y around the frame
+        return (y.square().sum(1) * const["window"][channel]).sum(-1)
+
+    def energies(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Windowed energies ``[B, C, T // stride + 1]`` at the reduced rates (the frames at
+        the edges at full rate)."""
         B, T = x.shape
         n = self.stride * nice_size(-(-(T + 2 * self.taps) // self.stride))
         X = torch.fft.fft(x, n=n)
@@ -263,17 +275,8 @@ class SubbandPlan:
         bands = self._bands(n, X.device, X.dtype)
         for k, (g, (first, response)) in enumerate(zip(self.groups, bands, strict=True)):
             d, (c, m) = g.decimation, response.shape
-            channels, rows, win = const["channels"][k], slice(None), const["windows"][k]
-            if pairs is not None:
-                sub = pairs[:, channels]  # [B, c]
-                keep = sub.any(0)
-                if not keep.any():
-                    continue
-                rows = sub[:, keep].any(1).nonzero()[:, 0]
-                first = [i for i, k in zip(first, keep.tolist(), strict=True) if k]
-                response, channels, win = response[keep], channels[keep], win[keep]
-                c = len(channels)
-            band = torch.stack([X[rows, i:i + m] for i in first], 1) * response  # [b, c, M]: Y_n
+            channels, win = const["channels"][k], const["windows"][k]
+            band = torch.stack([X[:, i:i + m] for i in first], 1) * response  # [B, c, M]: Y_n
             # Shifted to 0 Hz on n / d points: non-negative offsets first, negative ones last.
             spec = band.new_empty(band.shape[0], c, n // d)
             spec[..., :m - m // 2] = band[..., m // 2:]
@@ -284,12 +287,7 @@ class SubbandPlan:
             h = (self.taps // 2) // d
             pooled = F.conv1d(F.pad(power, (h, h + 1)), win[:, None], stride=self.stride // d,
                               groups=c)
-            if pairs is None:
-                out[:, channels, :frames] = pooled[..., :frames]
-            else:
-                out[rows[:, None], channels[None], :frames] = pooled[..., :frames]
-        if pairs is not None:
-            return out[..., :frames]
+            out[:, channels, :frames] = pooled[..., :frames]
         # A frame whose window crosses sample 0 or an item's end sees |y|^2 cut by a step, which
         # is not band-limited: those (2 at the start, up to 4 at the end) are computed at full
         # rate; later frames are 0, like the reference.
