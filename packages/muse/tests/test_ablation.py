@@ -68,3 +68,32 @@ def test_study_resumes_and_keeps_its_seeds(tmp_path):
     bad = run_cli(main, [*args, "--seeds", "3", "--resume", "--set", "adversarial.hidden=8"])
     assert bad.code == 2 and "adversarial.hidden=16, now 8" in bad.err
     assert json.loads(out.read_text())["figures"] == fig  # a refused resume changes nothing
+
+
+def test_fractional_rotation_goes_part_of_the_way():
+    import numpy as np
+
+    from dldiy_muse.ablation import fractional_rotation
+
+    rng = np.random.default_rng(0)
+    q = np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    q[:, 0] *= np.sign(np.linalg.det(q))  # a proper rotation
+    half = fractional_rotation(q, 0.5).astype(np.float64)
+    assert orthogonality_error(half) < 1e-5
+    assert np.allclose(half @ half, q, atol=1e-4)
+    assert np.allclose(fractional_rotation(q, 1.0), q, atol=1e-4)
+
+
+def test_adversarial_game_can_start_elsewhere():
+    import numpy as np
+
+    from dldiy_muse.adversarial import adversarial
+    from dldiy_muse.config import AdversarialConfig
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 8)).astype(np.float32), rng.normal(size=(300, 8))
+    q = np.linalg.qr(rng.normal(size=(8, 8)))[0].astype(np.float32)
+    cfg = AdversarialConfig(hidden=8, epochs=1, epoch_size=5, dis_most_frequent=300,
+                            criterion_words=300, log_every=5)
+    out = adversarial(x, y.astype(np.float32), cfg, 0, False, start=q)
+    assert np.linalg.norm(out.W - q) < 0.5  # five small steps from q, not from the identity

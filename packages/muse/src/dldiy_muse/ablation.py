@@ -6,8 +6,10 @@ overrides (:data:`VARIANTS`). Every run is scored on a **validation** split carv
 training dictionary (:func:`validation_split`: all translations of ``n`` training sources drawn
 at random; the rest stays for the supervised reference), never on the test dictionary: P@1 by
 NN and CSLS after the adversarial stage and after ``refine.iterations`` refinements, the
-unsupervised criterion (section 3.5), the discriminator's accuracy in the last epoch, and how
-far ``W`` is from orthogonal (``||W W^T - I||_F``). Beside them, supervised Procrustes on the
+unsupervised criterion (section 3.5), the discriminator's accuracy in the last epoch, how
+far ``W`` is from orthogonal (``||W W^T - I||_F``) and from the supervised map (Frobenius; a
+diagnosis, as are the ``start-*`` variants, which start the game from the supervised map or
+halfway to it). Beside them, supervised Procrustes on the
 rest of the training dictionary, per normalisation. The seed a variant's criterion would pick
 (restarts chosen without a dictionary, ``align --restarts N``) is named per variant.
 """
@@ -55,6 +57,10 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     # normalisation of both spaces
     "center-unit": ("data.normalize=center,unit",),
     "unit": ("data.normalize=unit",),
+    # diagnoses, not methods (they read the training dictionary): the game started at the
+    # supervised map, or halfway along the rotation from the identity to it
+    "start-supervised": ("start=supervised",),
+    "start-halfway": ("start=halfway",),
 }
 """Variant name -> ``--set`` overrides on top of the configured schedule."""
 
@@ -89,7 +95,26 @@ def variant_config(name: str, preset: str | None, config: str | None,
     """The configured schedule with variant ``name``'s overrides applied last."""
     if name not in VARIANTS:
         raise UserError(f"--variants: unknown variant '{name}' (known: {', '.join(VARIANTS)})")
-    return resolve(MuseConfig, PRESETS, preset, config, [*sets, *VARIANTS[name]])
+    overrides = [s for s in VARIANTS[name] if not s.startswith("start=")]
+    return resolve(MuseConfig, PRESETS, preset, config, [*sets, *overrides])
+
+
+def fractional_rotation(Q: np.ndarray, t: float) -> np.ndarray:
+    """``Q^t`` for an orthogonal ``Q [d, d]`` (its eigen-angles scaled by ``t``), made
+    orthogonal again (polar factor): the rotation a fraction ``t`` of the way from the
+    identity to ``Q``. Exact for a rotation (``det Q = 1``); for a reflection no real path from
+    the identity exists, and this is the nearest orthogonal matrix to the real part."""
+    vals, vecs = np.linalg.eig(Q.astype(np.float64))
+    M = (vecs * np.exp(1j * t * np.angle(vals))) @ np.linalg.inv(vecs)
+    u, _, vt = np.linalg.svd(M.real)
+    return (u @ vt).astype(np.float32)
+
+
+def _start(name: str, supervised: np.ndarray) -> np.ndarray | None:
+    how = next((s.split("=", 1)[1] for s in VARIANTS[name] if s.startswith("start=")), None)
+    if how is None:
+        return None
+    return supervised if how == "supervised" else fractional_rotation(supervised, 0.5)
 
 
 def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: int = 500,
@@ -111,7 +136,7 @@ def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: i
         # a run is known by its overrides and seed (a variant renamed since is still found)
         done = {(tuple(r["sets"]), r["seed"]): r for v in previous.get("variants", {}).values()
                 for r in v.get("runs", [])}
-    pairs: dict[str, tuple[Pair, np.ndarray]] = {}
+    pairs: dict[str, tuple[Pair, np.ndarray, np.ndarray]] = {}
     for name, cfg in configs.items():
         key = repr(to_dict(cfg.data))
         if key not in pairs:
@@ -119,26 +144,27 @@ def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: i
             rest, val = validation_split(pair.train, n_validation)
             pair = dataclasses.replace(pair, train=rest, test=val)
             ids = pairs_to_ids(val, pair.src.words, pair.tgt.words)[0]
-            pairs[key] = (pair, ids)
+            t0 = time.perf_counter()
+            sup = fit_seed(pair.src.vectors, pair.tgt.vectors,
+                           pairs_to_ids(rest, pair.src.words, pair.tgt.words)[0])
+            pairs[key] = (pair, ids, sup.W)
             norm = cfg.data.normalize
             if norm not in out["references"]:
-                t0 = time.perf_counter()
-                sup = fit_seed(pair.src.vectors, pair.tgt.vectors,
-                               pairs_to_ids(rest, pair.src.words, pair.tgt.words)[0])
                 out["references"][norm] = {
                     "pair": pair_name(cfg), "train_pairs": len(rest),
                     "validation_pairs": len(val), "validation_queries": int(len(set(
                         ids[:, 0].tolist()))),
                     **_scores(sup.W, pair, ids),
                     "seconds": round(time.perf_counter() - t0, 1)}
-        pair, ids = pairs[key]
+        pair, ids, sup_W = pairs[key]
         ref = out["references"][cfg.data.normalize]
         entry = out["variants"].setdefault(name, {"runs": []})
         entry["sets"] = list(VARIANTS[name])
         for seed in seeds:
             run = done.get((VARIANTS[name], seed))
             if run is None:
-                run = _run(name, cfg, pair, ids, seed, show_progress)
+                run = _run(name, cfg, pair, ids, seed, show_progress, sup_W,
+                           _start(name, sup_W))
             run["variant"] = name
             run["success"] = run["refined"]["csls_p@1"] >= 0.9 * ref["csls_p@1"]
             entry["runs"].append(run)
@@ -152,9 +178,11 @@ def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: i
 
 
 def _run(name: str, cfg: MuseConfig, pair: Pair, ids: np.ndarray, seed: int,
-         show_progress: bool) -> dict:
+         show_progress: bool, supervised: np.ndarray, start: np.ndarray | None = None
+         ) -> dict:
     t0 = time.perf_counter()
-    init = adversarial(pair.src.vectors, pair.tgt.vectors, cfg.adversarial, seed, show_progress)
+    init = adversarial(pair.src.vectors, pair.tgt.vectors, cfg.adversarial, seed, show_progress,
+                       start)
     t1 = time.perf_counter()
     final = refine_from(cfg, pair, Alignment(init.W, list(init.history)), show_progress)
     t2 = time.perf_counter()
@@ -162,10 +190,14 @@ def _run(name: str, cfg: MuseConfig, pair: Pair, ids: np.ndarray, seed: int,
     run = {"variant": name, "seed": seed, "sets": list(VARIANTS[name]),
            "init": _scores(init.W, pair, ids) | {
                "orthogonality_error": orthogonality_error(init.W),
+               "distance_to_supervised": float(np.linalg.norm(init.W - supervised)),
                "last_epoch_dis_acc": epochs[-1]["dis_acc"] if epochs else None,
                "epoch_criteria": [h["criterion"] for h in epochs]},
            "refined": _scores(final.W, pair, ids),
            "init_seconds": round(t1 - t0, 1), "refine_seconds": round(t2 - t1, 1)}
+    if start is not None:  # where the game started: its scores and distance
+        run["start"] = _scores(start, pair, ids) | {
+            "distance_to_supervised": float(np.linalg.norm(start - supervised))}
     log.info("%s seed %d: validation P@1 CSLS %.3f after the game (criterion %.4f, "
              "||WW^T-I|| %.2f), %.3f after refinement (criterion %.4f)", name, seed,
              run["init"]["csls_p@1"], run["init"]["criterion"],

@@ -92,7 +92,8 @@ class LearningRate:
 
 
 def adversarial(src: np.ndarray, tgt: np.ndarray, cfg: AdversarialConfig | None = None,
-                seed: int = 0, show_progress: bool = True) -> Alignment:
+                seed: int = 0, show_progress: bool = True,
+                start: np.ndarray | None = None) -> Alignment:
     """Adversarial training of ``W`` on ``src [n, d]`` and ``tgt [m, d]`` (normalised rows,
     most frequent first); returns the best-criterion ``W`` and one history record per
     ``log_every`` steps (``dis_loss``, ``dis_acc``) and per epoch (``criterion``, ``lr``; the
@@ -101,6 +102,8 @@ def adversarial(src: np.ndarray, tgt: np.ndarray, cfg: AdversarialConfig | None 
     Deterministic given ``seed``, the device and the number of threads: batches come from a
     seeded generator, and dropout and the discriminator's initialisation from torch's global
     generator, seeded here inside ``fork_rng`` so the caller's state is left untouched.
+    ``start [d, d]``: the map the game starts from (default the identity, as the paper; another
+    start is a diagnosis, ``dldiy-muse ablate``).
     """
     cfg = cfg or AdversarialConfig()
     check_same_dim(src, tgt)
@@ -125,11 +128,12 @@ def adversarial(src: np.ndarray, tgt: np.ndarray, cfg: AdversarialConfig | None 
         gen = torch.Generator(device).manual_seed(seed)
         dis = Discriminator(d, cfg.hidden, cfg.layers, cfg.input_dropout).to(device)
         params = list(dis.parameters())
-        W = torch.eye(d, device=device, requires_grad=True)
+        W0 = np.eye(d, dtype=np.float32) if start is None else np.asarray(start, np.float32)
+        W = torch.tensor(W0, device=device, requires_grad=True)
         history.append({"step": "adversarial 0", "epoch": 0, "iteration": 0,
-                        "criterion": _criterion(src, tgt, np.eye(d, dtype=np.float32),
-                                                cfg.criterion_words), "lr": cfg.lr})
-        best_W = np.eye(d, dtype=np.float32)
+                        "criterion": _criterion(src, tgt, W0, cfg.criterion_words),
+                        "lr": cfg.lr})
+        best_W = W0.copy()
         step = 0
         for epoch in range(1, cfg.epochs + 1):
             lr = schedule.lr
