@@ -95,3 +95,14 @@ def test_table_bad_input_is_one_line(tmp_path, vectors_file, flags, name):
     assert_bad_input(main, ["table", "--out", str(out), "--json", str(tmp_path / "t.json"),
                             *flags, *sets(vectors_file)], name, inputs=[vectors_file],
                      absent=[out, tmp_path / "t.json"])
+
+
+def test_the_tuning_seed_reuses_the_tuning_network(tmp_path, vectors_file):
+    out, js = tmp_path / "table", tmp_path / "t.json"
+    result = run_cli(main, ["table", "--out", str(out), "--json", str(js), "--seeds", "1234",
+                            "--d-outs", "24", "--lambdas", "0.05", "--valid-queries", "50",
+                            "--valid-base", "300", "--no-binary", *sets(vectors_file)])
+    assert result.code == 0, result.err
+    assert (out / "tune" / "d24-lambda0.05" / "best.safetensors").is_file()
+    assert not (out / "seed1234").exists()  # trained once, for tuning
+    assert json.loads(js.read_text())["figures"]["rows"]["lattice64"]["n_seeds"] == 1

@@ -14,9 +14,10 @@ Rows, each ``{row: {seed: {"recall1", "recall10", "recall100"}}}``, then mean ±
 
 Every method trains on the same vectors (the training split less validation) and is scored on
 the same database and test queries. A seed sets the catalyzer's training seed, the order of the
-vectors faiss's k-means draws from, and the random rotations (LSH, rr-pq). The results file is
-rewritten after every (job, seed), so an interrupted run keeps what it finished and ``--resume``
-continues it (a half-trained network resumes from its checkpoint).
+vectors faiss's k-means draws from, and the random rotations (LSH, rr-pq); at the config's own
+``train.seed`` the lattice rows reuse the tuning network (the same training). The results file
+is rewritten after every (job, seed), so an interrupted run keeps what it finished and
+``--resume`` continues it (a half-trained network resumes from its checkpoint).
 """
 
 from __future__ import annotations
@@ -267,8 +268,10 @@ def run_table(cfg: CatalyzerConfig, out: Path, splits: Splits, table: Table,
             c = candidate_config(cfg, d_out, lam)
             c = dataclasses.replace(c, train=dataclasses.replace(c.train, seed=seed))
             r2 = lattice_radius(d_out, 64)[0]
-            net = train_net(c, out / f"seed{seed}" / f"lattice-d{d_out}-lambda{lam:g}",
-                            train_splits, lambda n, r2=r2: valid.recall10(n, r2))
+            # the tuning seed: the candidate's own network is this seed's (same training)
+            run = (out / "tune" / f"d{d_out}-lambda{lam:g}" if seed == cfg.train.seed else
+                   out / f"seed{seed}" / f"lattice-d{d_out}-lambda{lam:g}")
+            net = train_net(c, run, train_splits, lambda n, r2=r2: valid.recall10(n, r2))
             table.add(lattice_rows(net, budgets, chosen, xt, splits, seed), seed)
             log.info("seed %d: lattice d_out=%d lambda=%g done", seed, d_out, lam)
         names = [f"{k}{b}" for b in BUDGETS for k in ("pq", "opq", "rr-pq")]
