@@ -41,10 +41,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "beta-div10": ("adversarial.beta=0.0001",),
     # the discriminator
     "hidden-1024": ("adversarial.hidden=1024",),
+    "hidden-64": ("adversarial.hidden=64",),
+    "dis-steps-1": ("adversarial.dis_steps=1",),
     "dropout-none": ("adversarial.input_dropout=0",),
     "dropout-more": ("adversarial.input_dropout=0.3",),
     "smooth-muse": ("adversarial.smooth=0.1",),
     "smooth-none": ("adversarial.smooth=0",),
+    "smooth-more": ("adversarial.smooth=0.3",),
     # the words the discriminator sees (most frequent N of each side)
     "words-5k": ("adversarial.dis_most_frequent=5000",),
     "words-15k": ("adversarial.dis_most_frequent=15000",),
