@@ -101,8 +101,11 @@ def test_the_tuning_seed_reuses_the_tuning_network(tmp_path, vectors_file):
     out, js = tmp_path / "table", tmp_path / "t.json"
     result = run_cli(main, ["table", "--out", str(out), "--json", str(js), "--seeds", "1234",
                             "--d-outs", "24", "--lambdas", "0.05", "--valid-queries", "50",
-                            "--valid-base", "300", "--no-binary", *sets(vectors_file)])
+                            "--valid-base", "300", "--no-binary", "--no-baselines",
+                            *sets(vectors_file)])
     assert result.code == 0, result.err
     assert (out / "tune" / "d24-lambda0.05" / "best.safetensors").is_file()
     assert not (out / "seed1234").exists()  # trained once, for tuning
-    assert json.loads(js.read_text())["figures"]["rows"]["lattice64"]["n_seeds"] == 1
+    rows = json.loads(js.read_text())["figures"]["rows"]
+    assert set(rows) == {f"{k}{b}" for k in ("lattice", "catalyzer-opq") for b in (16, 32, 64)}
+    assert rows["lattice64"]["n_seeds"] == 1

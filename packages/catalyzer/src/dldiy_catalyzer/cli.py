@@ -307,12 +307,13 @@ def cmd_table(args) -> int:
     prepare_out_file(json_path, inputs, force=args.force)
     out = prepare_out_dir(args.out, inputs, force=args.force, resume=args.resume)
     settings = table_settings(cfg, d_outs, lambdas, seeds, args.valid_queries,
-                              args.valid_base, not args.no_binary)
+                              args.valid_base, not args.no_binary, not args.no_baselines)
     table = Table(json_path, settings, resume=args.resume)
     write_marker(out, settings, resume=args.resume)
     splits = load_data(cfg.data)
     figures = run_table(cfg, out, splits, table, d_outs, lambdas, seeds, args.valid_queries,
-                        args.valid_base, binary=not args.no_binary)
+                        args.valid_base, binary=not args.no_binary,
+                        baselines=not args.no_baselines)
     for name, row in figures["rows"].items():
         print(f"{name:18s} recall@10 {row['recall10_text']}")
     return 0
@@ -385,6 +386,9 @@ def commands() -> Commands:
     c.add_argument("--valid-base", type=int, default=2000,
                    help="validation database vectors carved from the training set")
     c.add_argument("--no-binary", action="store_true", help="leave out the sign-code rows")
+    c.add_argument("--no-baselines", action="store_true",
+                   help="leave out the PQ, OPQ, rr-PQ and LSH rows (e.g. measured by another "
+                        "table on the same split)")
     c = cli.add("bench", cmd_bench, "recall and speed against faiss PQ/OPQ/LSH/IndexLattice")
     add_output_args(c, flag="--json", required=False, help="write the figures here")
     c.add_argument("--curves", action="store_true",

@@ -234,7 +234,7 @@ class Table:
 
 def run_table(cfg: CatalyzerConfig, out: Path, splits: Splits, table: Table,
               d_outs: list[int], lambdas: list[float], seeds: list[int], valid_queries: int,
-              valid_base: int, binary: bool = True) -> dict:
+              valid_base: int, binary: bool = True, baselines: bool = True) -> dict:
     """Tune (once), then every seed's lattice networks and baselines, then every seed's binary
     networks; each finished job is written to ``table`` at once. Returns the figures."""
     train_splits, valid = carve_validation(splits, valid_queries, valid_base)
@@ -275,7 +275,7 @@ def run_table(cfg: CatalyzerConfig, out: Path, splits: Splits, table: Table,
             table.add(lattice_rows(net, budgets, chosen, xt, splits, seed), seed)
             log.info("seed %d: lattice d_out=%d lambda=%g done", seed, d_out, lam)
         names = [f"{k}{b}" for b in BUDGETS for k in ("pq", "opq", "rr-pq")]
-        if not table.done(names + [f"lsh{b}" for b in BINARY_BITS], seed):
+        if baselines and not table.done(names + [f"lsh{b}" for b in BINARY_BITS], seed):
             table.add(baseline_rows(xt, splits, seed), seed)
     if binary:
         from .train import binary_config
@@ -295,11 +295,14 @@ def run_table(cfg: CatalyzerConfig, out: Path, splits: Splits, table: Table,
 
 
 def table_settings(cfg: CatalyzerConfig, d_outs: list[int], lambdas: list[float],
-                   seeds: list[int], valid_queries: int, valid_base: int, binary: bool) -> dict:
+                   seeds: list[int], valid_queries: int, valid_base: int, binary: bool,
+                   baselines: bool = True) -> dict:
     """What a resumed table must share with the run it continues."""
     return json.loads(json.dumps({
         "config": to_dict(cfg), "d_outs": d_outs, "lambdas": lambdas, "seeds": seeds,
-        "valid_queries": valid_queries, "valid_base": valid_base, "binary": binary}))
+        "valid_queries": valid_queries, "valid_base": valid_base, "binary": binary,
+        # only when off: tables written before the flag existed resume unchanged
+        **({} if baselines else {"baselines": False})}))
 
 
 def write_marker(out: Path, settings: dict, resume: bool) -> None:
