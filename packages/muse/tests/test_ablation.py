@@ -97,3 +97,17 @@ def test_adversarial_game_can_start_elsewhere():
                             criterion_words=300, log_every=5)
     out = adversarial(x, y.astype(np.float32), cfg, 0, False, start=q)
     assert np.linalg.norm(out.W - q) < 0.5  # five small steps from q, not from the identity
+
+
+def test_data_dims_brings_each_space_to_its_top_components(tmp_path):
+    import numpy as np
+
+    from dldiy_muse.config import MuseConfig
+    from dldiy_muse.pipeline import load_pair
+
+    files = _user_pair(tmp_path, n=300)
+    cfg = MuseConfig()
+    cfg.data.src, cfg.data.tgt, cfg.data.dims = files[1], files[3], 4
+    pair = load_pair(cfg)
+    assert pair.src.vectors.shape == (300, 4) and pair.tgt.vectors.shape == (300, 4)
+    assert np.allclose(np.linalg.norm(pair.src.vectors, axis=1), 1, atol=1e-5)

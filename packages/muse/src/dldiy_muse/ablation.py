@@ -60,12 +60,20 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     # normalisation of both spaces
     "center-unit": ("data.normalize=center,unit",),
     "unit": ("data.normalize=unit",),
+    # the discriminator's (and the map's) input: each space's top 50 principal components
+    "dims-50": ("data.dims=50",),
     # diagnoses, not methods (they read the training dictionary): the game started at the
     # supervised map, or halfway along the rotation from the identity to it
     "start-supervised": ("start=supervised",),
     "start-halfway": ("start=halfway",),
 }
 """Variant name -> ``--set`` overrides on top of the configured schedule."""
+
+
+def reference_key(cfg: MuseConfig) -> str:
+    """The supervised reference a variant is compared with: one per normalisation (and
+    dimension, when reduced)."""
+    return cfg.data.normalize + (f";dims={cfg.data.dims}" if cfg.data.dims else "")
 
 
 def validation_split(train: Sequence[tuple[str, str]], n_sources: int = 500, seed: int = 0
@@ -151,7 +159,7 @@ def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: i
             sup = fit_seed(pair.src.vectors, pair.tgt.vectors,
                            pairs_to_ids(rest, pair.src.words, pair.tgt.words)[0])
             pairs[key] = (pair, ids, sup.W)
-            norm = cfg.data.normalize
+            norm = reference_key(cfg)
             if norm not in out["references"]:
                 out["references"][norm] = {
                     "pair": pair_name(cfg), "train_pairs": len(rest),
@@ -160,7 +168,7 @@ def ablate(configs: dict[str, MuseConfig], seeds: Sequence[int], n_validation: i
                     **_scores(sup.W, pair, ids),
                     "seconds": round(time.perf_counter() - t0, 1)}
         pair, ids, sup_W = pairs[key]
-        ref = out["references"][cfg.data.normalize]
+        ref = out["references"][reference_key(cfg)]
         entry = out["variants"].setdefault(name, {"runs": []})
         entry["sets"] = list(VARIANTS[name])
         for seed in seeds:

@@ -24,6 +24,10 @@ class DataConfig:
     """Source (English) words kept, most frequent first."""
     max_tgt: int = bounded(50_000, ge=1)
     normalize: str = "unit,center,unit"
+    dims: int = bounded(0, ge=0)
+    """0: the vectors' own dimension; else each space is brought to its ``dims`` top principal
+    components after ``normalize`` (``embeddings.reduce_dim``) and its rows back to unit length
+    (a smaller input for the discriminator; not in the paper)."""
     src: str = ""
     """Your own source embeddings instead of ``pair``: a ``.vec`` file, or a ``.npy`` whose
     vocabulary is ``<stem>.words.txt`` beside it (one word a line, the rows' order)."""

@@ -28,7 +28,7 @@ from .align import Alignment, fit_seed, refine, vecmap_final
 from .config import MuseConfig
 from .dictionary import identical_pairs, pairs_to_ids, precision_at_k
 from .dictionary_files import read_dictionary
-from .embeddings import Embeddings, normalize, read_embeddings, read_npy
+from .embeddings import Embeddings, normalize, read_embeddings, read_npy, reduce_dim
 from .isomorphism import isomorphism
 from .pair_cache import cache_root
 from .pairs import PAIRS, TRANSLATION_PAIRS, build_pair
@@ -76,6 +76,9 @@ def load_pair(cfg: MuseConfig) -> Pair:
     test = _dictionary(d.test, src, tgt) if d.test else test
     src.vectors = normalize(src.vectors, d.normalize)
     tgt.vectors = normalize(tgt.vectors, d.normalize)
+    if d.dims:
+        src, tgt = (Embeddings(e.words, normalize(reduce_dim(e, d.dims).vectors, "unit"))
+                    for e in (src, tgt))
     return Pair(src, tgt, train, test)
 
 
