@@ -136,21 +136,24 @@ def test_experiment_writes_the_table_and_filter_plots(tone_corpus, tmp_path):
     assert again["rows"] == json.loads(before)["figures"]["rows"]
     assert_user_error(run_cli(main, [*args, "--resume", "--set", "lr=0.1"]),
                       "experiment-config.json", "other settings", "lr")
-    # --reuse: the first seed (and its grid) read from the results file, only seed 1 trained,
-    # and the same table as the full run (training is deterministic on the CPU)
+    # --reuse with a third seed: seeds 0 and 1 (and the grid) read from the results file, only
+    # seed 2 trained, seeds 0 and 1 as in the file
     first = tmp_path / "first.json"
     shutil.copy(out / "experiment.json", first)
-    args2 = [*args[:4], str(tmp_path / "exp2"), *args[5:], "--reuse", str(first)]
+    args2 = [*args[:4], str(tmp_path / "exp2"), *args[5:], "--set", "seeds=3", "--reuse",
+             str(first)]
     result = run_cli(main, args2)
     assert result.code == 0, result.err
     reused = json.loads((tmp_path / "exp2" / "experiment.json").read_text())["figures"]
     assert sorted(p.name for p in (tmp_path / "exp2").glob("*/seed*")) == [
-        "seed1", f"seed1-flr{rows['tdfb-learn-all']['frontend_lr']:g}"]
-    assert reused["runs_done"] == reused["runs_planned"] == 5 and reused["complete"]
-    assert reused["reused"]["file"] == str(first)
+        "seed2", f"seed2-flr{rows['tdfb-learn-all']['frontend_lr']:g}"]
+    assert reused["runs_done"] == reused["runs_planned"] == 7 and reused["complete"]
+    assert reused["reused"]["file"] == str(first) and reused["reused"]["runs"] == 5
     for name, row in rows.items():
-        for key in ("seeds", "dev_per", "test_per", "frontend_lr", "best_epoch"):
-            assert reused["rows"][name][key] == row[key], (name, key)
+        assert reused["rows"][name]["seeds"] == [0, 1, 2]
+        for key in ("dev_per", "test_per", "best_epoch"):
+            assert reused["rows"][name][key][:2] == row[key], (name, key)
+        assert reused["rows"][name]["frontend_lr"] == row["frontend_lr"]
     assert (tmp_path / "exp2" / "filter_responses.png").exists()
     assert_user_error(run_cli(main, [*args2[:-2], "--reuse", str(first), "--set", "lr=0.1",
                                      "--force"]), "first.json", "other settings", "lr")

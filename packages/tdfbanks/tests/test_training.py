@@ -111,6 +111,18 @@ def test_reuse_takes_the_first_seed_from_a_results_file_and_trains_the_other_see
     assert figures["lr_tuning"] == {"leaf": {"0.001": 0.4, "0.01": 0.3}}
     assert figures["complete"] and figures["runs_planned"] == 3 + 4
     assert figures["reused"] == note
+    # a file that holds seed 1 too: only seed 2 is trained, the rest is read back
+    path = write_results(tmp_path / "two.json", summarise(cfg, figures_runs := [
+        *first, _run("mfsc", 1, 1e-3, 0.1, 0.2), _run("leaf", 1, 1e-2, 0.1, 0.2)]))
+    runs, note = experiment.reused_runs(cfg, path, 0.5)
+    assert note["runs"] == 5 and note["first_seed_runs"] == 3
+    trained.clear()
+    again = experiment.run_table(cfg, tmp_path / "out2", {}, reused=(runs, note))
+    assert trained == [("mfsc", 2, None), ("leaf", 2, 1e-2)]
+    for name, row in figures["rows"].items():  # the same table; plots from seed 2's run
+        assert {**again["rows"][name], "folder": None} == {**row, "folder": None}, name
+    assert again["rows"]["leaf"]["folder"] == "leaf/seed2-flr0.01" and len(figures_runs) == 5
+    assert again["complete"] and again["runs_done"] == again["runs_planned"] == 7
     # a file of other settings, or of other front ends, is refused (one line naming it)
     for other, why in ((Config(experiment=["mfsc", "leaf"], seeds=3, frontend_lr=1e-3,
                                frontend_lr_grid=[1e-2], lr=0.1), "lr"),

@@ -215,9 +215,10 @@ def commands() -> Commands:
                          "an experiment needs --resume (finished front ends are kept, an "
                          "interrupted one resumes) or --force (start over)")
     c.add_argument("--reuse", metavar="FILE",
-                   help="take the first-seed runs and chosen front-end learning rates from this "
-                        "results file of an experiment with the same settings (its "
-                        "experiment.json) and train only the other seeds")
+                   help="take the runs recorded in this results file of an experiment with "
+                        "the same settings (its experiment.json: the first seed and its "
+                        "front-end learning rates, and any later seed) and train only the "
+                        "missing ones")
     c.set_defaults(out="reports/tdfbanks-experiment")
     c = cli.add("bench", cmd_bench, "front-end throughput against MFSC and the direct conv",
                 config=False)

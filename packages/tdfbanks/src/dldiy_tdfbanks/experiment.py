@@ -10,9 +10,9 @@ is the mean ± standard deviation over its seeds. Runs go in this order: every f
 first seed, then the grid, then the other seeds, and ``experiment.json`` is rewritten after
 each run, so an interrupted experiment has a complete first-seed table early. Resumable:
 finished runs are kept, an interrupted one resumes from its checkpoint. ``reuse`` (``experiment
---reuse FILE``): the first-seed runs and learning-rate choices are read from the results file
-of an earlier experiment with the same settings (:func:`reused_runs`) and only the other seeds
-are trained."""
+--reuse FILE``): the runs recorded in the results file of an earlier experiment with the same
+settings (the first seed, its learning-rate choices, and any later seed of a row) are read
+from it (:func:`reused_runs`) and only the missing runs are trained."""
 
 from __future__ import annotations
 
@@ -262,7 +262,7 @@ def run_experiment(cfg: Config, out: Path, title: str = "TD-filterbanks vs MFSC"
 
     ``out`` holding an experiment is refused unless ``resume`` (same settings: finished front
     ends kept, an interrupted one resumed) or ``force`` (every front end trained again).
-    ``reuse``: a results file whose first-seed runs are taken, not trained (:func:`reused_runs`)."""
+    ``reuse``: a results file whose runs are taken, not trained (:func:`reused_runs`)."""
     check_config(cfg)
     prepare_experiment(cfg, out, resume, force, reuse=reuse)
     data = load_data(cfg)
@@ -279,7 +279,8 @@ def run_table(cfg: Config, out: Path, data: dict[str, SpeechSet], runs: Path | N
               reused: tuple[list[dict], dict] | None = None) -> dict:
     """Every run of the table in ``runs/<front end>/<run_name>`` (default ``out``), in the
     order of the module docstring; ``out/experiment.json`` is rewritten after each run.
-    ``reused`` (:func:`reused_runs`): the first-seed runs, not trained again.
+    ``reused`` (:func:`reused_runs`): runs recorded earlier (the first seed's at least), not
+    trained again.
     Returns :func:`summarise`'s figures."""
     runs = out if runs is None else runs
     seeds = [cfg.train.seed + k for k in range(cfg.seeds)]
@@ -288,7 +289,11 @@ def run_table(cfg: Config, out: Path, data: dict[str, SpeechSet], runs: Path | N
     done: list[dict] = [] if reused is None else list(reused[0])
     note = None if reused is None else reused[1]
 
-    def one(name: str, seed: int, lr: float) -> None:
+    def one(name: str, seed: int, lr: float | None) -> None:
+        lr_run = cfg.frontend_lr if lr is None else lr
+        if any(r["frontend"] == name and r["seed"] == seed and r["frontend_lr"] == lr_run
+               for r in done):
+            return  # reused
         folder = runs / name / run_name(name, seed, lr)
         result = run_one(cfg, name, folder, data, resume, force, seed=seed, frontend_lr=lr)
         done.append({**result, "folder": os.path.relpath(folder, out)})
@@ -305,27 +310,33 @@ def run_table(cfg: Config, out: Path, data: dict[str, SpeechSet], runs: Path | N
     for seed in seeds[1:]:
         for name in cfg.experiment:
             one(name, seed, chosen[name]["frontend_lr"])
-    return summarise(cfg, done, note)
+    figures = summarise(cfg, done, note)
+    write_results(out / "experiment.json", figures)  # also when every run was reused
+    return figures
 
 
 def reused_runs(cfg: Config, path: Path, train_hours: float) -> tuple[list[dict], dict]:
-    """The first-seed runs recorded in ``path``, the results file (``experiment.json``) of an
-    earlier experiment: every front end's first-seed dev/test PER and each grid learning rate's
-    first-seed dev PER, as :func:`run_one` results without a ``folder`` (their runs are not
-    here). Refused unless its settings (and config, when it records one) equal ``cfg``'s with
-    ``train_hours`` of training audio and it holds a first-seed run of every front end of
-    ``cfg.experiment``. Returns the runs and the note ``summarise`` records (``reused``)."""
+    """The runs recorded in ``path``, the results file (``experiment.json``) of an earlier
+    experiment: every front end's dev/test PER on each of its seeds (the first at least) and
+    each grid learning rate's first-seed dev PER, as :func:`run_one` results without a
+    ``folder`` (their runs are not here). Refused unless its settings (and config, when it
+    records one) equal ``cfg``'s with ``train_hours`` of training audio and it holds a
+    first-seed run of every front end of ``cfg.experiment``. Returns the runs and the note
+    ``summarise`` records (``reused``: the file, its commit, ``runs`` reused and how many of
+    them are first-seed runs)."""
     record = read_results(path)
     fig = record["figures"]
     try:
         rows, tuning, theirs = fig["rows"], fig["lr_tuning"], fig["settings"]
     except KeyError as e:
         raise UserError(f"{path}: not the results of an experiment (no {e})") from None
+    # every setting but the number of seeds, which only says how many runs there are
     mine = {**summarise(cfg, [])["settings"], "train_hours": train_hours}
-    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    if "config" in fig and fig["config"] != to_dict(cfg):
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)
+                  and k != "seeds")
+    if "config" in fig:
         a, b = _flat(to_dict(cfg)), _flat(fig["config"])
-        diff += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        diff += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k != "seeds")
     if diff:
         raise UserError(f"{path}: an experiment with other settings (differs in "
                         f"{', '.join(diff)}); its runs cannot be reused")
@@ -345,22 +356,25 @@ def reused_runs(cfg: Config, path: Path, train_hours: float) -> tuple[list[dict]
                 raise UserError(f"{path}: {name}'s learning rate {lr:g} is not the one of "
                                 "lowest dev PER in its lr_tuning")
             one_seed = row["n_seeds"] == 1
-            runs.append({"frontend": name, "seed": first, "frontend_lr": lr,
-                         "dev_per": row["dev_per"][0], "test_per": row["test_per"][0],
-                         "frontend_params": row["frontend_params"],
-                         "train_s": row["train_s"][0] if "train_s" in row else
-                         row["train_s_mean"] if one_seed else None,
-                         "ctc_dropped": row["ctc_dropped_runs"][0] if "ctc_dropped_runs" in row
-                         else row["ctc_dropped"] if one_seed else None,
-                         "best_epoch": row["best_epoch"][0], "folder": None})
-            if None in (runs[-1]["train_s"], runs[-1]["ctc_dropped"]):
+            if not one_seed and not {"train_s", "ctc_dropped_runs"} <= set(row):
                 raise UserError(f"{path}: {name} has several seeds but no per-seed train_s "
                                 "and ctc_dropped_runs")
+            for i, seed in enumerate(row["seeds"]):
+                if seed >= first + cfg.seeds:
+                    continue
+                runs.append({
+                    "frontend": name, "seed": seed, "frontend_lr": lr,
+                    "dev_per": row["dev_per"][i], "test_per": row["test_per"][i],
+                    "frontend_params": row["frontend_params"],
+                    "train_s": row["train_s"][i] if "train_s" in row else row["train_s_mean"],
+                    "ctc_dropped": row["ctc_dropped_runs"][i] if "ctc_dropped_runs" in row
+                    else row["ctc_dropped"], "best_epoch": row["best_epoch"][i], "folder": None})
             runs += [{"frontend": name, "seed": first, "frontend_lr": k, "dev_per": v,
                       "folder": None} for k, v in tried.items() if k != lr]
     except (KeyError, IndexError, TypeError, ValueError) as e:
         raise UserError(f"{path}: damaged experiment results ({type(e).__name__}: {e})") from None
-    return runs, {"file": str(path), "commit": record["commit"], "runs": len(runs)}
+    return runs, {"file": str(path), "commit": record["commit"], "runs": len(runs),
+                  "first_seed_runs": sum(r["seed"] == first for r in runs)}
 
 
 def _std(x: list[float]) -> float:
@@ -373,8 +387,8 @@ def summarise(cfg: Config, done: list[dict], reused: dict | None = None) -> dict
     ``rows[front end]`` (its chosen front-end learning rate, per-seed and mean ± std dev/test
     PER, ``n_seeds``), ``lr_tuning[front end][lr]`` (first-seed dev PER of each learning rate
     tried), the settings and config, and ``complete`` (every planned run finished).
-    ``reused`` (the note of :func:`reused_runs`): the first-seed runs came from that file, and
-    the plan is its runs plus the other seeds (grid values it lacks are not run)."""
+    ``reused`` (the note of :func:`reused_runs`): runs came from that file, and the plan is its
+    first-seed runs plus the other seeds (grid values it lacks are not run)."""
     first = cfg.train.seed
     rows, tuning = {}, {}
     for name in cfg.experiment:
@@ -406,7 +420,8 @@ def summarise(cfg: Config, done: list[dict], reused: dict | None = None) -> dict
             [n for n in cfg.experiment if n not in FIXED]) * len(
             [x for x in dict.fromkeys(cfg.frontend_lr_grid) if x != cfg.frontend_lr])
     else:
-        planned = reused["runs"] + len(cfg.experiment) * (cfg.seeds - 1)
+        planned = reused.get("first_seed_runs", reused["runs"]) + len(cfg.experiment) * (
+            cfg.seeds - 1)
     m = cfg.model
     hours = [r["train_hours"] for r in done if "train_hours" in r]
     settings = {"train_hours": hours[0] if hours else 0.0,
@@ -464,10 +479,11 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
            f"the first seed among {[cfg.frontend_lr, *cfg.frontend_lr_grid]}. "
            f"Mean ± std over {cfg.seeds} seed(s).")
     if reused is not None:
-        r.text(f"The first-seed runs ({reused[1]['runs']}) are taken from {reused[1]['file']} "
-               f"(commit {reused[1]['commit'].get('sha', '?')[:10]}), an experiment with the "
-               "same settings, not trained again; the learning rates chosen there are used; "
-               "plots show each row's first run trained here.")
+        r.text(f"{reused[1]['runs']} runs (the first seed's at least) are taken from "
+               f"{reused[1]['file']} "
+               f"(commit {(reused[1]['commit'] or {}).get('sha', '?')[:10]}), an experiment "
+               "with the same settings, not trained again; the learning rates chosen there "
+               "are used; plots show each row's first run trained here.")
     r.table(["front end", "trainable front-end params", "front-end lr", "seeds", "dev PER",
              "test PER", "train time (s, mean)"],
             [[k, v["frontend_params"], "-" if v["frontend_lr"] is None else
@@ -488,8 +504,9 @@ def add_experiment(r: Report, cfg: Config, out: Path, data: dict[str, SpeechSet]
         result = _read_json(out / v["folder"] / "result.json", "result file")
         if result["loss"]:
             losses[k] = ([s for s, _ in result["loss"]], [x for _, x in result["loss"]])
-    r.line_plot("training_loss", losses, xlabel="step", ylabel="CTC loss per phone",
-                caption="training loss (each row's first run in this folder)")
+    if losses:
+        r.line_plot("training_loss", losses, xlabel="step", ylabel="CTC loss per phone",
+                    caption="training loss (each row's first run in this folder)")
     learned = {k: fb for k in rows if k.startswith("tdfb-") and k != "tdfb-fixed"
                and rows[k]["folder"] is not None
                and (fb := _frontend(out / rows[k]["folder"])) is not None}
