@@ -11,19 +11,17 @@ The official BigANN / Deep1M files and ann-benchmarks HDF5 files keep their own 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
 import os
 import shutil
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dldiy_core import UserError, check_input, data_cache, make_dir, os_error
+from dldiy_core import UserError, data_cache, make_dir, os_error, read_idx
 
 from .config import DataConfig
 from .vecs import DTYPES, check_finite, read_vectors
@@ -45,21 +43,10 @@ def source_file(source: str) -> Path | None:
 
 def _read_idx_images(path: Path) -> np.ndarray:
     """MNIST idx3 images (gzip) -> ``[n, rows * cols]`` uint8."""
-    check_input(path, "idx3 image file")
-    try:
-        with gzip.open(path, "rb") as f:
-            data = f.read()
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise UserError(f"{path}: not a readable gzip file ({e})") from None
-    except OSError as e:
-        raise os_error(e, path, "read idx3 image file") from None
-    if len(data) < 16:
-        raise UserError(f"{path}: not an idx3 image file ({len(data)} bytes, no header)")
-    magic, n, rows, cols = (int(v) for v in np.frombuffer(data[:16], dtype=">i4"))
-    if magic != 2051 or min(n, rows, cols) <= 0 or len(data) != 16 + n * rows * cols:
-        raise UserError(f"{path}: not an idx3 image file (or truncated: header says {n} "
-                        f"images of {rows}x{cols}, file has {len(data) - 16} pixel bytes)")
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows * cols)
+    x = read_idx(path, "idx3 image file")
+    if x.ndim != 3:
+        raise UserError(f"{path}: not an idx3 image file ({x.ndim}-d idx data)")
+    return x.reshape(len(x), -1)
 
 
 def load_source(name: str) -> np.ndarray:
