@@ -367,24 +367,14 @@ def commands() -> Commands:
     add_output_args(c, help="tune folder: one run per candidate and tune.json")
     c.add_argument("--json", help="also write the summary here (a results file)")
     c.add_argument("--bits", type=int, default=64, help="code size budget (default 64)")
-    c.add_argument("--d-outs", default="24,32,40", help="output dimensions to try")
-    c.add_argument("--lambdas", default="0,0.01,0.05,0.1", help="KoLeo weights to try")
-    c.add_argument("--valid-queries", type=int, default=1000,
-                   help="validation queries carved from the training set")
-    c.add_argument("--valid-base", type=int, default=10_000,
-                   help="validation database vectors carved from the training set")
+    _validation_args(c, "24,32,40", "0,0.01,0.05,0.1", 1000, 10_000)
     c = cli.add("table", cmd_table, "the paper's tables over seeds: catalyzer + lattice / sign "
                 "/ OPQ and the PQ, OPQ, rr-PQ, LSH baselines, settings chosen on validation")
     add_output_args(c, help="table folder: the tuning and per-seed runs", resume=True)
     c.add_argument("--json", required=True,
                    help="results file, rewritten after every finished job (--resume continues)")
     c.add_argument("--seeds", default="1,2,3", help="seeds of every row (default 1,2,3)")
-    c.add_argument("--d-outs", default="24,32", help="lattice output dimensions to try")
-    c.add_argument("--lambdas", default="0.01,0.05", help="KoLeo weights to try")
-    c.add_argument("--valid-queries", type=int, default=500,
-                   help="validation queries carved from the training set")
-    c.add_argument("--valid-base", type=int, default=2000,
-                   help="validation database vectors carved from the training set")
+    _validation_args(c, "24,32", "0.01,0.05", 500, 2000)
     c.add_argument("--no-binary", action="store_true", help="leave out the sign-code rows")
     c.add_argument("--no-baselines", action="store_true",
                    help="leave out the PQ, OPQ, rr-PQ and LSH rows (e.g. measured by another "
@@ -400,6 +390,15 @@ def commands() -> Commands:
     c.set_defaults(out="reports/catalyzer")
     return cli
 
+
+def _validation_args(c, d_outs: str, lambdas: str, queries: int, base: int) -> None:
+    """The candidate grid and the validation split carved from the training set (tune, table)."""
+    c.add_argument("--d-outs", default=d_outs, help="lattice output dimensions to try")
+    c.add_argument("--lambdas", default=lambdas, help="KoLeo weights to try")
+    c.add_argument("--valid-queries", type=int, default=queries,
+                   help="validation queries carved from the training set")
+    c.add_argument("--valid-base", type=int, default=base,
+                   help="validation database vectors carved from the training set")
 
 def main(argv: Sequence[str] | None = None) -> int:
     return commands().main(argv)
