@@ -121,3 +121,19 @@ def test_commit_is_that_of_the_code_that_measured_not_of_its_launcher(tmp_path, 
     record = read_results(out)
     assert record["commit"] == {"sha": git(repo, "rev-parse", "HEAD"), "dirty": False}
     assert record["command"] == f"dldiy-x {out}"
+
+
+def test_write_results_replaces_only_a_results_file(tmp_path):
+    """A results file is rewritten; any other existing file (a README passed by mistake) is
+    refused with one line and left as it was."""
+    import pytest
+
+    from dldiy_core import UserError, write_results
+
+    out = write_results(tmp_path / "r.json", {"a": 1})
+    write_results(out, {"a": 2})
+    readme = tmp_path / "README.md"
+    readme.write_text("# keep me\n")
+    with pytest.raises(UserError, match="README.md: exists and is not a results file"):
+        write_results(readme, {"a": 1})
+    assert readme.read_text() == "# keep me\n"

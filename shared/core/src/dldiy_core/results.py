@@ -147,11 +147,24 @@ def results_record(figures: Mapping[str, Any], *, command: str | Sequence[str] |
             "machine": machine(), "figures": _plain(figures)}
 
 
+def _is_results_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return f'"format": "{FORMAT}"'.encode() in head
+
+
 def write_results(path: str | Path, figures: Mapping[str, Any], *,
                   command: str | Sequence[str] | None = None,
                   source: str | Path | None = None) -> Path:
     """Write ``figures`` and what produced them to ``path`` as JSON, atomically (a reader never
-    sees half a file; an interrupted run leaves the previous file). Returns ``path``."""
+    sees half a file; an interrupted run leaves the previous file). An existing file is replaced
+    only when it is itself a results file (a README or a data file given by mistake is refused,
+    one line). Returns ``path``."""
+    if Path(path).is_file() and not _is_results_file(Path(path)):
+        raise UserError(f"{path}: exists and is not a results file; refusing to replace it")
     record = results_record(figures, command=command, source=source)
     return atomic_write_text(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
 
