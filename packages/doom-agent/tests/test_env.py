@@ -73,6 +73,26 @@ def test_deathmatch_against_bots():
     env.close()
 
 
+@pytest.mark.parametrize("name, rockets", [("deathmatch", True), ("deathmatch_full", False)])
+def test_a_death_does_not_end_the_round(name, rockets):
+    """The agent dies at the start of each of three rounds, respawns, and every round runs to
+    its time limit on the same map (``multi.cfg``'s duel script ended a round at the agent's
+    first death, and the engine then moved on to another map for the next round)."""
+    limit = 0.05 * 60 * 35  # tics
+    env = make_env(EnvConfig(scenario=name, bots=2, timelimit_min=0.05))
+    for r in range(3):
+        obs, _ = env.reset(seed=r)
+        # the competition's MAP01 gives a rocket launcher with 15 rockets, MAP02 a pistol
+        assert (obs["variables"][1] * 50 == pytest.approx(15)) == rockets
+        env.game.send_game_command("kill")  # the agent's suicide, on the next tic
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(0)
+        assert info["ep_deaths"] == 1 and info["ep_frags"] == -1
+        assert limit - 4 <= info["ep_tics"] <= limit
+    env.close()
+
+
 class ScriptedDeaths:
     """The real game, but dead on the given steps and finished at ``end`` (what the engine
     reports around a respawn that has not taken effect, or a round that ends on a death)."""

@@ -68,6 +68,8 @@ class DoomEnv(gym.Env):
             game.load_config(cfg)
         except Exception as e:  # vizdoom raises its own exception types for unreadable configs
             raise UserError(f"{cfg}: not a readable ViZDoom config ({e})") from None
+        if sc.doom_map:
+            game.set_doom_map(sc.doom_map)
         wad = game.get_doom_scenario_path()
         if wad and not os.path.isfile(wad):
             raise UserError(f"{wad}: scenario WAD not found (needed by {cfg})")
@@ -147,11 +149,18 @@ class DoomEnv(gym.Env):
         if not self.started:
             self.game.init()
             self.started = True
-        self.game.new_episode()
+        game = self.game
+        game.new_episode()
         if self.deathmatch:
-            self.game.send_game_command("removebots")
+            game.send_game_command("removebots")
             for _ in range(self.bots):
-                self.game.send_game_command("addbot")
+                game.send_game_command("addbot")
+            # the bots join on the next tic, and one can spawn onto the agent (a telefrag
+            # before the agent has acted, about one round in two): let them in, respawn if so
+            game.make_action([0.0] * len(self._actions[0]), 1)  # no button pressed
+            if game.is_player_dead():
+                game.respawn_player()
+        self._t0 = game.get_episode_time()
         self._observe()
         self._prev = self._cur
         self._dead = self.game.is_player_dead()
@@ -167,7 +176,8 @@ class DoomEnv(gym.Env):
         # a death counts once, when the agent goes from alive to dead: a respawn that has not
         # taken effect yet, or a round that ends on the death, leaves it dead a step longer
         died, self._dead = dead and not self._dead, dead
-        self._ep["tics"] += self.frame_skip
+        if not self.deathmatch:
+            self._ep["tics"] += self.frame_skip
         if not finished:
             self._observe()
             e = events(self._prev, self._cur, self.deathmatch)
@@ -187,9 +197,11 @@ class DoomEnv(gym.Env):
             reward += shaped_reward(e, died, self.shaping)
         self._nav_reward = navigation_reward(e, died, self.shaping)
         if dead and self.deathmatch and not finished:
-            game.respawn_player()
+            game.respawn_player()  # waits the engine's respawn delay, in tics
             self._dead = game.is_player_dead()
             self._observe()
+        if self.deathmatch:  # the round's clock: respawn delays count, the round's end too
+            self._ep["tics"] = game.get_episode_time() - self._t0
         self._prev = self._cur
         return self._obs, float(reward), bool(finished), False, self._info()
 

@@ -1,8 +1,13 @@
 """The scenarios: ViZDoom config, the discrete action set, and what each one measures.
 
 Actions are button combinations (the paper's agents pick one combination per step). The
-navigation network acts with the subset that does not fire. Deathmatch plays ``multi.cfg``'s
-map as host (``-host 1 -deathmatch``) against built-in bots added with ``addbot``.
+navigation network acts with the subset that does not fire. Deathmatch plays the maps of the
+Visual Doom AI Competition 2016 (``cig.wad``, the paper's two tracks: MAP01 limited deathmatch,
+rocket launcher only; MAP02 full deathmatch, weapons and items to pick up) as host
+(``-host 1 -deathmatch``) against built-in bots added with ``addbot``, as ViZDoom's own bot
+example does. Not ``multi.cfg``: its WAD is a duel whose map script ends the round when the agent
+or the first bot dies, and after that exit the engine moves on to the next map (Freedoom's
+MAP02, with monsters) for the round after.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class Scenario:
     """Whether ``model.navigation=auto`` turns the navigation network on."""
     episode_timeout: int = 0
     """Tics (0: the cfg's own)."""
+    doom_map: str = ""
+    """Map of the WAD to play ("": the cfg's own)."""
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     valid_episodes: int = 10
     """Validation episodes per check during training when ``eval.episodes=0`` (the presets'
@@ -52,6 +59,12 @@ class Scenario:
         return [i for i, combo in enumerate(self.actions) if A not in combo]
 
 
+DEATHMATCH_ACTIONS = ((F,), (B,), (L,), (R,), (ML,), (MR,), (F, L), (F, R), (A,), (F, A), (L, A),
+                      (R, A))
+DEATHMATCH_ARGS = ("-host 1 -deathmatch +sv_forcerespawn 1 +sv_noautoaim 1 +sv_respawnprotect 1 "
+                   "+sv_spawnfarthest 1 +sv_nocrouch 1")
+"""The competition's host settings (ViZDoom's ``cig_multiplayer_bots.py`` example)."""
+
 SCENARIOS: dict[str, Scenario] = {
     # basic's episodes last about 6 steps once learned (25 tics at frame skip 4): 100
     # validation episodes cost about what 10 of the other scenarios do, and the noise of 10
@@ -63,11 +76,11 @@ SCENARIOS: dict[str, Scenario] = {
     "health_gathering": Scenario("health_gathering", "health_gathering.cfg",
                                  ((F,), (L,), (R,), (F, L), (F, R)), reward_scale=0.01),
     "deathmatch": Scenario(
-        "deathmatch", "multi.cfg",
-        ((F,), (B,), (L,), (R,), (ML,), (MR,), (F, L), (F, R), (A,), (F, A), (L, A), (R, A)),
-        reward_scale=1.0, deathmatch=True, navigation=True,
-        extra_args=("-host 1 -deathmatch +sv_forcerespawn 1 +sv_noautoaim 1 "
-                    "+sv_respawnprotect 1 +sv_spawnfarthest 1 +sv_nocrouch 1",)),
+        "deathmatch", "cig.cfg", DEATHMATCH_ACTIONS, reward_scale=1.0, deathmatch=True,
+        navigation=True, doom_map="map01", extra_args=(DEATHMATCH_ARGS,)),
+    "deathmatch_full": Scenario(
+        "deathmatch_full", "cig.cfg", DEATHMATCH_ACTIONS, reward_scale=1.0, deathmatch=True,
+        navigation=True, doom_map="map02", extra_args=(DEATHMATCH_ARGS,)),
 }
 
 
