@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .frontend import fft_conv, nice_size
+from .frontend import nice_size
 
 CHECK = 0.025
 """Frames whose features the dropped response may move by more than this many standard
@@ -198,17 +198,28 @@ class SubbandPlan:
             self._consts[key] = {
                 "channels": [put(g.channels) for g in self.groups], "windows": windows,
                 "real": put(self.real), "window": put(self.window),
-                "segment_fft": n, "filters_rfft": torch.fft.rfft(
-                    put(self.real).flip(-1), n=n).unflatten(0, (-1, 2)),  # [C, 2, n // 2 + 1]
+                "segment_fft": n,
                 **({"coupling": put(self.coupling), "dc": put(self.dc)}
                    if hasattr(self, "coupling") else {})}
         return self._consts[key]
 
+    def filters_rfft(self, x: Tensor, n: int) -> Tensor:
+        """``rfft`` of the flipped real filter rows on ``n`` points ``[2C, n // 2 + 1]``, on
+        ``x``'s device and dtype, made once per size."""
+        const = self.on(x)
+        if ("filters_rfft", n) not in const:
+            const["filters_rfft", n] = torch.fft.rfft(const["real"].flip(-1), n=n)
+        return const["filters_rfft", n]
+
     def _bands(self, n: int, device: torch.device | None = None,
-               dtype: torch.dtype = torch.complex128) -> list[tuple[list[int], Tensor]]:
+               dtype: torch.dtype = torch.complex128) -> list[tuple[list[int], Tensor, Tensor]]:
         """Per group, for an FFT of size ``n``: each channel's first bin (its band is ``M``
-        bins from there, the centre at offset ``M // 2``) and the filters' spectrum on the
-        band ``[C, M]`` (on ``device`` in ``dtype``, kept there)."""
+        bins from there, the centre at offset ``M // 2``) and the filters' spectrum on the band
+        split at the centre, ``[C, M - M // 2]`` (offsets 0 and up) and ``[C, M // 2]`` (the
+        negative offsets), on ``device`` in ``dtype`` (kept there). The spectrum carries a
+        delay of ``h`` samples at the group's rate (``h`` = the pooling window's half-length
+        there), so that the inverse FFT starts ``h`` samples before the utterance and the
+        pooling needs no padding."""
         key = (n, device, dtype)
         if key in self._cache:
             return self._cache[key]
@@ -227,7 +238,11 @@ class SubbandPlan:
             taps = torch.zeros(len(g.channels), n, dtype=torch.complex128)
             taps[:, :self.taps] = self.filters[g.channels].to(torch.complex128).flip(-1)
             spectrum = torch.fft.fft(taps.roll(-half, -1))
-            out.append((bins[:, 0].tolist(), (spectrum.gather(1, bins) * taper).to(device, dtype)))
+            d = g.decimation
+            delay = torch.exp(-2j * math.pi * offsets.double() * (half // d) / (n // d))
+            response = (spectrum.gather(1, bins) * taper * delay).to(device, dtype)
+            out.append((bins[:, 0].tolist(), response[:, m // 2:].contiguous(),
+                        response[:, :m // 2].contiguous()))
         self._cache[key] = out
         return out
 
@@ -258,7 +273,8 @@ class SubbandPlan:
                                                                        device=x.device)
         seg = x[item[:, None], pos.clamp(0, x.shape[1] - 1)] * ((pos >= 0) & (pos < x.shape[1]))
         n = const["segment_fft"]
-        spec = torch.fft.rfft(seg, n=n)[:, None] * const["filters_rfft"][channel]  # [N, 2, ·]
+        filters = self.filters_rfft(x, n).unflatten(0, (-1, 2))  # [C, 2, n // 2 + 1]
+        spec = torch.fft.rfft(seg, n=n)[:, None] * filters[channel]  # [N, 2, ·]
         y = torch.fft.irfft(spec, n=n)[..., 2 * half:4 * half + 1]  # y around the frame
         return (y.square().sum(1) * const["window"][channel]).sum(-1)
 
@@ -268,26 +284,29 @@ class SubbandPlan:
         B, T = x.shape
         n = self.stride * nice_size(-(-(T + 2 * self.taps) // self.stride))
         X = torch.fft.fft(x, n=n)
-        X = torch.cat([X, X[:, :n]], 1)  # bands wrap around: slices instead of a gather
+        bands = self._bands(n, X.device, X.dtype)
+        reach = max(hi.shape[1] + lo.shape[1] for _, hi, lo in bands)
+        X = torch.cat([X, X[:, :reach]], 1)  # bands wrap around: slices instead of a gather
         frames = T // self.stride + 1
         out = x.new_zeros(B, len(self.filters), frames + 3)  # + room for the end frames
         const = self.on(x)
-        bands = self._bands(n, X.device, X.dtype)
-        for k, (g, (first, response)) in enumerate(zip(self.groups, bands, strict=True)):
-            d, (c, m) = g.decimation, response.shape
+        for k, (g, (first, hi, lo)) in enumerate(zip(self.groups, bands, strict=True)):
+            d, c, up, down = g.decimation, len(first), hi.shape[1], lo.shape[1]
             channels, win = const["channels"][k], const["windows"][k]
-            band = torch.stack([X[:, i:i + m] for i in first], 1) * response  # [B, c, M]: Y_n
-            # Shifted to 0 Hz on n / d points: non-negative offsets first, negative ones last.
-            spec = band.new_empty(band.shape[0], c, n // d)
-            spec[..., :m - m // 2] = band[..., m // 2:]
-            spec[..., m - m // 2:n // d - m // 2] = 0
-            spec[..., n // d - m // 2:] = band[..., :m // 2]
-            z = torch.fft.ifft(spec)[..., :-(-T // d)]  # |z| = d |y| on every d-th sample
+            # Y_n shifted to 0 Hz on n / d points: non-negative offsets first, negative ones
+            # last, written in place (no band tensor, no shuffle).
+            spec = X.new_empty(B, c, n // d)
+            spec[..., up:n // d - down] = 0
+            for j, i in enumerate(first):
+                torch.mul(X[:, i + down:i + down + up], hi[j], out=spec[:, j, :up])
+                torch.mul(X[:, i:i + down], lo[j], out=spec[:, j, n // d - down:])
+            h, s = (self.taps // 2) // d, self.stride // d
+            # |z| = d |y| on every d-th sample, from h samples before the utterance (the delay
+            # in ``hi``, ``lo``); what precedes it is the circular wrap, which only the edge
+            # frames see, and they are computed below.
+            z = torch.fft.ifft(spec)[..., :(frames - 1) * s + 2 * h + 1]
             power = torch.addcmul(z.real.square(), z.imag, z.imag)
-            h = (self.taps // 2) // d
-            pooled = F.conv1d(F.pad(power, (h, h + 1)), win[:, None], stride=self.stride // d,
-                              groups=c)
-            out[:, channels, :frames] = pooled[..., :frames]
+            out[:, channels, :frames] = F.conv1d(power, win[:, None], stride=s, groups=c)
         # A frame whose window crosses sample 0 or an item's end sees |y|^2 cut by a step, which
         # is not band-limited: those (2 at the start, up to 4 at the end) are computed at full
         # rate; later frames are 0, like the reference.
@@ -308,10 +327,13 @@ class SubbandPlan:
         rows = torch.arange(len(first), device=x.device) % len(x)
         pos = (first * stride - 2 * half)[:, None] + torch.arange(span, device=x.device)
         seg = x[rows[:, None], pos.clamp(0, x.shape[1] - 1)] * ((pos >= 0) & (pos < x.shape[1]))
-        const = self.on(x)
-        y = fft_conv(seg, const["real"])[..., half:-half]
+        # Overlap-save on nice_size(span) points (no zero padding to the linear length): the
+        # circular wrap only reaches the first 2 * half outputs, which are not needed.
+        n = nice_size(span)
+        y = torch.fft.irfft(torch.fft.rfft(seg, n=n)[:, None] * self.filters_rfft(x, n)[None],
+                            n=n)[..., 2 * half:span]
         power = y.unflatten(1, (-1, 2)).pow(2).sum(2)
         t = pos[:, half:-half]
         power = power * ((t >= 0) & (t < lengths[rows, None]))[:, None]
-        return F.conv1d(power, const["window"][:, None], stride=stride,
+        return F.conv1d(power, self.on(x)["window"][:, None], stride=stride,
                         groups=len(self.window))
