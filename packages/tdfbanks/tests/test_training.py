@@ -80,6 +80,25 @@ def test_summary_keeps_the_learning_rate_of_lowest_first_seed_dev_per():
     assert figures["complete"] and figures["rows"]["leaf"]["seeds"] == [0, 1]
 
 
+def test_best_epoch_of_a_run_stopped_early_counts_its_steps_per_epoch():
+    cfg = Config(experiment=["mfsc"], seeds=1)
+    run = {**_run("mfsc", 0, 1e-3, 0.5, 0.6), "config": {"train": {"epochs": 30}},
+           "steps": 60, "best_step": 40}
+    assert summarise(cfg, [{**run, "steps_per_epoch": 10}])["rows"]["mfsc"]["best_epoch"] == [
+        4.0]  # stopped after 6 of 30 epochs (train.patience): 40 / 10, not 40 / (60 / 30)
+    assert summarise(cfg, [{**run, "steps": 300}])["rows"]["mfsc"]["best_epoch"] == [4.0]
+
+
+def test_long_preset_is_the_quick_setting_trained_longer():
+    from dldiy_tdfbanks.config import PRESETS
+
+    long, quick = PRESETS["long"], PRESETS["quick"]
+    assert long["data"] == quick["data"] and long["model"] == quick["model"]
+    assert (long["lr"], long["frontend_lr"]) == (quick["lr"], quick["frontend_lr"])
+    assert {**long["train"], "epochs": 4, "patience": 0} == {**quick["train"], "patience": 0}
+    assert long["train"]["epochs"] > 5 * quick["train"]["epochs"]
+
+
 def test_reuse_takes_the_first_seed_from_a_results_file_and_trains_the_other_seeds(
         tmp_path, monkeypatch):
     from dldiy_core import UserError, write_results

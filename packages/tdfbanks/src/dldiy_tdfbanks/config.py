@@ -1,5 +1,6 @@
 """Configs and presets: ``paper`` (the paper's settings), ``quick`` (the ~30-minute experiment on
-2 cores), ``demo`` (MFSC vs learn-all on the demo corpus), ``tiny`` (tests)."""
+2 cores), ``long`` (MFSC vs learn-all with quick's data and model, up to 30 epochs, about 2 hours
+on one thread), ``demo`` (MFSC vs learn-all on the demo corpus), ``tiny`` (tests)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,12 @@ PRESETS: dict[str, dict] = {
               "train": {"epochs": 4, "batch_size": 8, "log_every": 10,
                         "checkpoint_every": 100},
               "experiment": list(FRONTENDS)},
+    "long": {"data": {"train_hours": 0.5, "max_seconds": 6.0, "dev_hours": 0.15},
+             "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.1},
+             "lr": 2e-3, "frontend_lr": 5e-4, "frontend_lr_grid": [],
+             "train": {"epochs": 30, "patience": 5, "batch_size": 8, "log_every": 10,
+                       "checkpoint_every": 100},
+             "experiment": ["mfsc", "tdfb-learn-all"], "seeds": 1},
     "demo": {"data": {"max_seconds": 6.0},
              "model": {"channels": 256, "layers": 4, "first_stride": 2, "dropout": 0.1},
              "lr": 2e-3, "frontend_lr": 5e-4,

@@ -130,6 +130,9 @@ def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet],
     trainer.load_best()  # model selection on dev
     model = trainer.model
     best_step = min(valid, key=lambda x: x[1])[0] if valid else trainer.state.step
+    # validated at each epoch end: the first validation's step is an epoch's steps (the run
+    # may stop early, train.patience, so steps / epochs is not)
+    per_epoch = valid[0][0] if valid and not c.train.eval_every else None
     result = {"frontend": name, "seed": c.train.seed, "frontend_lr": c.frontend_lr,
               "config": to_dict(c),
               "train_s": time.perf_counter() - t0,  # this process only, if resumed
@@ -137,6 +140,7 @@ def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet],
                                      if p.requires_grad),
               "train_hours": data["train"].seconds() / 3600,
               "steps": trainer.state.step, "best_step": best_step,
+              "steps_per_epoch": per_epoch,
               "dev_per": float(trainer.state.best), "valid": valid,
               "ctc_dropped": trainer.stateful["ctc"].dropped,
               "loss": [(h["step"], h["loss"]) for h in records if h.get("kind") == "train"
@@ -438,12 +442,13 @@ def summarise(cfg: Config, done: list[dict], reused: dict | None = None) -> dict
 
 
 def _epoch(result: dict) -> float | None:
-    """Epoch of the best dev checkpoint (``best_step`` over steps per epoch; a reused run's
-    recorded ``best_epoch``)."""
+    """Epoch of the best dev checkpoint (``best_step`` over steps per epoch, recorded or, for
+    runs of all their epochs, ``steps`` / epochs; a reused run's recorded ``best_epoch``)."""
     if "best_epoch" in result:
         return result["best_epoch"]
     epochs = result["config"]["train"]["epochs"]
-    per_epoch = result["steps"] / epochs if epochs and result["steps"] else 0
+    per_epoch = result.get("steps_per_epoch") or (
+        result["steps"] / epochs if epochs and result["steps"] else 0)
     return round(result["best_step"] / per_epoch, 2) if per_epoch else None
 
 
