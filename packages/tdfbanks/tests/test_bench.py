@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from dldiy_tdfbanks.bench import low_tones, run_bench
@@ -15,3 +17,5 @@ def test_bench_reports_speeds_ratios_and_the_band_paths_deviation():
         out[f"tdfb_band_max_dev_std_{k}"] for k in out["deviation_inputs"])
     assert 0 <= out["tdfb_band_max_dev_std"] < 0.05
     assert low_tones(1.0).shape == (1, 16_000)
+    if hasattr(os, "getloadavg"):
+        assert out["load_average_start"] >= 0 and out["load_average_end"] >= 0

@@ -89,6 +89,17 @@ def test_best_epoch_of_a_run_stopped_early_counts_its_steps_per_epoch():
     assert summarise(cfg, [{**run, "steps": 300}])["rows"]["mfsc"]["best_epoch"] == [4.0]
 
 
+def test_a_resumed_runs_train_time_counts_the_earlier_processes():
+    from dldiy_tdfbanks.experiment import _earlier_seconds
+
+    records = [{"step": 10, "elapsed_s": 5.0}, {"step": 20, "elapsed_s": 9.0},
+               {"step": 20, "valid_per": 0.5}, {"step": 30, "elapsed_s": 4.0},
+               {"step": 40, "elapsed_s": 8.0}, {"step": 50, "elapsed_s": 2.0}]
+    assert _earlier_seconds(records, logged_here=True) == 9.0 + 8.0
+    assert _earlier_seconds(records, logged_here=False) == 9.0 + 8.0 + 2.0
+    assert _earlier_seconds(records[:2], logged_here=True) == 0.0
+
+
 def test_long_preset_is_the_quick_setting_trained_longer():
     from dldiy_tdfbanks.config import PRESETS
 

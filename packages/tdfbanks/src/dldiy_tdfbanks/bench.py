@@ -3,6 +3,7 @@ the same batch in one run, alternating, median of repeats."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -61,7 +62,9 @@ def run_bench(batch: int = 8, seconds: float = 4.0, repeats: int = 5, seed: int 
     batch of white noise, and of the fixed TD-filterbank and MFSC on real speech (where the
     band path computes some channels again); the band path's largest deviation from the direct
     convolution (normalised features, standard deviations) on noise, real speech and low tones
-    over a quiet floor. All at the default input gain (:data:`.frontend.GAIN`)."""
+    over a quiet floor. All at the default input gain (:data:`.frontend.GAIN`). The machine's
+    load average at the start and the end, where the OS gives one."""
+    load_start = _load_average()
     torch.manual_seed(seed)
     x = torch.randn(batch, int(seconds * 16_000)) * 0.1
     audio_s = batch * seconds
@@ -112,4 +115,14 @@ def run_bench(batch: int = 8, seconds: float = 4.0, repeats: int = 5, seed: int 
     out.update(batch=batch, seconds_per_item=seconds, repeats=repeats,
                threads=torch.get_num_threads(), input_gain=fixed.gain,
                deviation_inputs=sorted(devs))
+    if load_start is not None:  # how busy the machine was: ratios move with it
+        out.update(load_average_start=load_start, load_average_end=_load_average())
     return out
+
+
+def _load_average() -> float | None:
+    """The machine's 1-minute load average (None where the OS does not give one)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None

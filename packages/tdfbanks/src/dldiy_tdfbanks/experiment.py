@@ -126,6 +126,8 @@ def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet],
                     valid=data["dev"])
     logged = [h for h in trainer.history if h.get("kind") in ("train", "valid")]
     records = _logged(folder / "metrics.jsonl", logged)
+    # a resumed run: add the time of the processes before this one, up to their last log
+    earlier = _earlier_seconds(records, any("elapsed_s" in h for h in logged)) if again else 0.0
     valid = [(h["step"], h["valid_per"]) for h in records if "valid_per" in h]
     trainer.load_best()  # model selection on dev
     model = trainer.model
@@ -135,7 +137,7 @@ def run_one(cfg: Config, name: str, folder: Path, data: dict[str, SpeechSet],
     per_epoch = valid[0][0] if valid and not c.train.eval_every else None
     result = {"frontend": name, "seed": c.train.seed, "frontend_lr": c.frontend_lr,
               "config": to_dict(c),
-              "train_s": time.perf_counter() - t0,  # this process only, if resumed
+              "train_s": time.perf_counter() - t0 + earlier, "resumed": again,
               "frontend_params": sum(p.numel() for p in model.frontend.parameters()
                                      if p.requires_grad),
               "train_hours": data["train"].seconds() / 3600,
@@ -161,6 +163,23 @@ def _logged(path: Path, fallback: list[dict]) -> list[dict]:
     except (UserError, json.JSONDecodeError, UnicodeDecodeError):
         logged = fallback
     return [h for h in logged if isinstance(h, dict) and "step" in h]
+
+
+def _earlier_seconds(records: list[dict], logged_here: bool) -> float:
+    """Training seconds of the earlier processes of a resumed run, from the ``elapsed_s`` of
+    its records (each process counts from its own start: a drop starts the next one); the last
+    process's are this one's when ``logged_here``."""
+    ends, last = [], None
+    for h in records:
+        e = h.get("elapsed_s")
+        if e is None:
+            continue
+        if last is not None and e < last:
+            ends.append(last)
+        last = e
+    if last is not None and not logged_here:
+        ends.append(last)
+    return float(sum(ends))
 
 
 def _flat(data: dict, prefix: str = "") -> dict:
