@@ -7,9 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from dldiy_core import load_checkpoint
+from dldiy_core import UserError, load_checkpoint, resolve
 from dldiy_core.testing import run_cli
 from dldiy_doom_agent.cli import main
+from dldiy_doom_agent.config import PRESETS, DoomConfig, EnvConfig
+from dldiy_doom_agent.diagnose import strafe_then_fire
+from dldiy_doom_agent.env import make_env
+from dldiy_doom_agent.evaluate import VALID_SEED
 
 TINY = ["--preset", "tiny", "--scenario", "basic", "--set", "env.width=84",
         "--set", "env.height=48"]
@@ -87,6 +91,37 @@ def test_eval_over_training_seeds(run, tmp_path):
     assert f["random_mean_return"] == f["runs"][0]["random_mean_return"]
     assert f["runs"][1]["checkpoint"].startswith(str(other))
     assert f["checkpoint_update_per_seed"] == [20, 20]  # no validation in tiny: the last one
+
+
+def test_diagnose_on_validation_games(run, tmp_path):
+    js = tmp_path / "diag.json"
+    result = run_cli(main, ["diagnose", "--run", str(run), "--episodes", "2", "--json", str(js)])
+    assert result.code == 0, result.err
+    f = json.loads(js.read_text())["figures"]
+    assert f["episodes"] == 2 and f["valid_seed"] == VALID_SEED
+    for tag in ("", "greedy_"):  # misses: shots beyond the kill (one bullet kills)
+        assert f[f"{tag}misses"] == pytest.approx(f[f"{tag}shots"] - f[f"{tag}kills"])
+        assert 0 <= f[f"{tag}kills"] <= 1 and f[f"{tag}tics"] > 0
+    # the reference is the best of its family: at least what firing at once scores
+    env = make_env(EnvConfig(scenario="basic", width=84, height=48))
+    at_once = []
+    for e in range(2):
+        env.reset(seed=VALID_SEED + e)
+        done, steps = False, 0
+        while not done and steps < 3:
+            _, _, done, _, info = env.step(2)
+            steps += 1
+        at_once.append(info["ep_return"] if done and info["ep_kills"] else -np.inf)
+    env.close()
+    assert f["reference_return"] >= np.mean(at_once) and f["reference_return"] <= 101
+    bad = run_cli(main, ["diagnose", "--run", str(run), "--episodes", "-1"])
+    assert bad.code == 2 and "--episodes" in bad.err
+
+
+def test_the_reference_is_for_basic():
+    cfg = resolve(DoomConfig, PRESETS, "tiny", sets=["env.scenario=defend_the_center"])
+    with pytest.raises(UserError, match="basic"):
+        strafe_then_fire(cfg, 1)
 
 
 def test_export_then_demo_plays_the_exported_agent(run, tmp_path, monkeypatch):

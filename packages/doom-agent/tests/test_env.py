@@ -26,6 +26,21 @@ def test_basic_shapes_features_and_reward():
         if done:
             break
     assert done and info["ep_tics"] == 300  # the episode timeout, in tics
+    assert info["ep_shots"] == 0
+    env.close()
+
+
+def test_shots_are_steps_that_spend_ammunition():
+    env = make_env(EnvConfig(scenario="basic"))
+    obs, info = env.reset(seed=1)  # the monster off-centre: every shot misses
+    ammo, spent = [obs["variables"][1] * 50], 0
+    for _ in range(12):
+        obs, _, done, _, info = env.step(2)
+        assert not done
+        ammo.append(obs["variables"][1] * 50)
+        spent += ammo[-1] < ammo[-2]
+    # the pistol fires a bullet one step after the trigger, then every 3 or 4 steps
+    assert info["ep_shots"] == spent == ammo[0] - ammo[-1] >= 3
     env.close()
 
 

@@ -1,4 +1,4 @@
-"""``dldiy-doom-agent {train,eval,record,export,bench,demo,ablation}``."""
+"""``dldiy-doom-agent {train,eval,diagnose,record,export,bench,demo,ablation}``."""
 
 from __future__ import annotations
 
@@ -135,6 +135,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from .diagnose import diagnose
+    from .train import checkpoint_path, load_agent
+
+    ckpts = [checkpoint_path(run, args.checkpoint) for run in args.run]
+    _new_file(args.json, *ckpts)
+    if args.episodes < 0:
+        raise UserError(f"--episodes={args.episodes}: must be >= 0")
+    runs = [(str(c), *load_agent(c)) for c in ckpts]
+    emit_results(diagnose(runs, args.episodes, args.epsilon, reference=not args.no_reference),
+                 args.json)
+    return 0
+
+
 def cmd_record(args) -> int:
     from .evaluate import play, write_gif
     from .train import checkpoint_path, load_agent
@@ -219,6 +233,17 @@ def commands() -> Commands:
     c.add_argument("--gif", help="also record the first episode here")
     c.add_argument("--baseline", action="store_true",
                    help="also play a random policy in the same games (random_* figures)")
+    c = cli.add("diagnose", cmd_diagnose, "basic: where runs lose points on the validation "
+                "games (greedy vs epsilon, tics, misses) and the strafe-then-fire reference",
+                config=False)
+    c.add_argument("--run", required=True, nargs="+", help="run folders or checkpoint files")
+    _checkpoint_arg(c)
+    c.add_argument("--episodes", type=int, default=0,
+                   help="validation games (0: the scenario's number, 100 on basic)")
+    c.add_argument("--epsilon", type=float, default=0.05)
+    c.add_argument("--no-reference", action="store_true",
+                   help="skip the exhaustive strafe-then-fire search")
+    c.add_argument("--json", help="write the figures here (results file)")
     c = cli.add("record", cmd_record, "record one episode as an animated GIF", config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
     _checkpoint_arg(c)

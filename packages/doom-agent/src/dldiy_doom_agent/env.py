@@ -4,7 +4,8 @@ game variables as inputs, game features from the labels buffer, shaped rewards.
 Observation: ``{"screen": uint8 [C, H, W] (C = 3 RGB or 1 grey; paper 3 x 60 x 108),
 "variables": float32 [2] (health / 100, selected-weapon ammo / 50)}``. ``info`` carries the
 game features ``[3]`` (enemy, health item, ammo item visible), the navigation reward and the
-episode's running statistics (return in the scenario's own units, kills, deaths, frags, tics).
+episode's running statistics (return in the scenario's own units, kills, deaths, frags, tics,
+shots: steps on which the ammunition went down).
 This module does not import torch: vector-env workers stay small.
 """
 
@@ -139,7 +140,7 @@ class DoomEnv(gym.Env):
         return {"features": self._features.copy(), "nav_reward": self._nav_reward,
                 "ep_return": self._ep["return"], "ep_kills": self._ep["kills"],
                 "ep_deaths": self._ep["deaths"], "ep_frags": self._ep["frags"],
-                "ep_tics": self._ep["tics"]}
+                "ep_tics": self._ep["tics"], "ep_shots": self._ep["shots"]}
 
     # ---- gymnasium API -----------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -165,7 +166,8 @@ class DoomEnv(gym.Env):
         self._prev = self._cur
         self._dead = self.game.is_player_dead()
         self._nav_reward = 0.0
-        self._ep = {"return": 0.0, "kills": 0, "deaths": 0, "frags": 0, "tics": 0}
+        self._ep = {"return": 0.0, "kills": 0, "deaths": 0, "frags": 0, "tics": 0,
+                    "shots": 0}
         return self._obs, self._info()
 
     def step(self, action: int):
@@ -180,11 +182,12 @@ class DoomEnv(gym.Env):
             self._ep["tics"] += self.frame_skip
         if not finished:
             self._observe()
-            e = events(self._prev, self._cur, self.deathmatch)
+            now = self._cur
         else:  # no state after the last step: read the variables one by one (the kill
             # that ends an episode counts)
-            last, _ = self._read(np.array([game.get_game_variable(g) for g in self._vars]))
-            e = events(self._prev, last, self.deathmatch)
+            now, _ = self._read(np.array([game.get_game_variable(g) for g in self._vars]))
+        e = events(self._prev, now, self.deathmatch)
+        self._ep["shots"] += e.shots
         if dead:
             e.distance = 0.0
         if died:

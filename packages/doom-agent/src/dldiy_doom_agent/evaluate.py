@@ -86,7 +86,7 @@ def play(model: nn.Module, cfg: DoomConfig, episodes: int, epsilon: float = 0.05
                 done = done or trunc
             result.episodes.append({"return": info["ep_return"], "kills": info["ep_kills"],
                                     "deaths": info["ep_deaths"], "frags": info["ep_frags"],
-                                    "tics": info["ep_tics"]})
+                                    "tics": info["ep_tics"], "shots": info["ep_shots"]})
     finally:
         env.close()
         model.train(was_training)
