@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dldiy_core import UserError, emit_results, read_results, write_results
+from dldiy_core import UserError, bf16_isa, emit_results, read_results, write_results
 from dldiy_core.results import command_line, git_commit
 
 
@@ -137,3 +137,13 @@ def test_write_results_replaces_only_a_results_file(tmp_path):
     with pytest.raises(UserError, match="README.md: exists and is not a results file"):
         write_results(readme, {"a": 1})
     assert readme.read_text() == "# keep me\n"
+
+
+@pytest.mark.parametrize("flags,isa", [("fpu avx512_bf16 amx_bf16 amx_tile", "amx_bf16"),
+                                       ("fpu avx512f avx512_bf16", "avx512_bf16"),
+                                       ("fpu avx2 fma", "none")])
+def test_bf16_isa_reads_the_cpu_flags(tmp_path, flags, isa):
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert bf16_isa(info) == isa
+    assert bf16_isa(tmp_path / "missing") == "unknown"

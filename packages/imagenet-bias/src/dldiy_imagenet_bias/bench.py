@@ -17,9 +17,10 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+
+from dldiy_core import bf16_isa
 
 from .attacks import pgd
 from .config import BiasConfig
@@ -68,12 +69,10 @@ def _agreement(ref: torch.Tensor, other: torch.Tensor, prefix: str) -> dict[str,
 
 
 def _cpu_flags() -> dict[str, bool]:
-    """Whether this CPU has AMX-BF16 tiles or only AVX512-BF16 dot products (Linux)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return {}
-    return {"cpu_amx_bf16": "amx_bf16" in flags, "cpu_avx512_bf16": "avx512_bf16" in flags}
+    """Whether this CPU has AMX-BF16 tiles or only AVX512-BF16 dot products."""
+    isa = bf16_isa()
+    return {"cpu_amx_bf16": isa == "amx_bf16",
+            "cpu_avx512_bf16": isa in ("amx_bf16", "avx512_bf16")}
 
 
 def _matmul_bf16_speedup(n: int = 1024, rounds: int = 3) -> float:

@@ -16,12 +16,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from dldiy_core import seed_everything
+from dldiy_core import bf16_isa, seed_everything
 
 from .config import ModelConfig, SingConfig
 from .models import NOTE_SAMPLES, SING, OverlapAddTranspose1d, num_steps
@@ -41,16 +40,6 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def bf16_isa() -> str:
-    """The CPU's bf16 matrix instructions, from /proc/cpuinfo: ``amx_bf16`` (tiles, several
-    times the fp32 FMA rate), ``avx512_bf16`` (dot products, at most twice it) or ``none``."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), "none")
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:

@@ -44,7 +44,7 @@ from .io import (
 )
 from .progress import progress, setup_logging
 from .report import Report, new_figure, write_wav
-from .results import emit_results, read_results, write_results
+from .results import bf16_isa, emit_results, read_results, write_results
 from .trainer import Diverged, Hook, TrainConfig, Trainer, TrainState, load_weights
 
 __version__ = "0.2.0"
@@ -54,7 +54,8 @@ __all__ = [
     "DatasetBatches", "Diverged", "Hook", "Report", "TensorData", "TrainConfig", "TrainState",
     "Trainer",
     "UserError", "add_config_args", "all_reduce_mean", "atomic_path", "atomic_write_bytes",
-    "atomic_write_text", "barrier", "broadcast", "config_from_args", "data_cache", "emit_json",
+    "atomic_write_text", "barrier", "bf16_isa", "broadcast", "config_from_args", "data_cache",
+    "emit_json",
     "emit_results", "read_results", "write_results",
     "from_dict",
     "is_main", "load_checkpoint", "load_module_state", "load_weights", "new_figure", "progress",

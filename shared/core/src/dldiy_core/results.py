@@ -96,6 +96,17 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def bf16_isa(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's bf16 matrix instructions, from ``cpuinfo`` (Linux): ``amx_bf16`` (tiles,
+    several times the fp32 FMA rate), ``avx512_bf16`` (dot products, at most twice it),
+    ``none``, or ``unknown`` where the file cannot be read."""
+    try:
+        flags = set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return "unknown"
+    return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), "none")
+
+
 def machine() -> dict[str, Any]:
     """The machine a figure was measured on: CPU model, cores, torch version and threads, CUDA
     device (``None`` without one), Python and OS."""
