@@ -62,6 +62,13 @@ def test_stage_resume_is_exact(trained_run, tmp_path):
     for stage in ("ae", "seq", "sing"):
         assert_same_weights(run / stage / "checkpoint.safetensors",
                             out / stage / "checkpoint.safetensors")
+    # a finished stage extended by more epochs; other settings still may not change
+    more = ["train", *base, "--stage", "sing", "--resume", "--set", "stages.sing_epochs=2"]
+    result = run_cli(main, more)
+    assert result.code == 0, result.err
+    assert load_checkpoint(out / "sing" / "checkpoint.safetensors")["trainer"]["epoch"] == 2
+    result = run_cli(main, [*more, "--set", "stages.lr=1e-3"])
+    assert result.code == 2 and "stages.lr" in result.err
 
 
 def test_demo_on_a_trained_run(trained_run, tmp_path):
