@@ -22,6 +22,8 @@ def test_eval_scores_every_split_and_the_baselines(trained_run, tmp_path):
         assert s["nearest_neighbour_notes"] > 0 and s["nearest_neighbour"] >= 0
         assert s["silence_log_mse"] > 0 and 0 <= s["sing_peak_match"] <= 1
         assert s["nearest_neighbour_peak_match"] > 0.5  # pitch-shifted: the right partials
+        assert s["target_pitch_match"] == 1.0 and s["nearest_neighbour_pitch_match"] > 0.5
+        assert 0 <= s["sing_pitch_match"] <= 1
     metrics = [json.loads(line) for line in (run / "seq" / "metrics.jsonl").read_text()
                .splitlines()]
     assert any(m["kind"] == "valid" for m in metrics)

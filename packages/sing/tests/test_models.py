@@ -1,5 +1,6 @@
 """Length arithmetic, the spectral loss, and the autoencoder's ability to fit notes."""
 
+import numpy as np
 import pytest
 import torch
 from conftest import tone
@@ -130,3 +131,17 @@ def test_dominant_bin_finds_the_fundamental():
 
     x = torch.from_numpy(tone(69, 100, [1.0, 0.3]))[None]  # 440 Hz: bin 440 / 15.625 = 28.2
     assert int(dominant_bin(log_power(x, epsilon=1e-2))[0]) == 28
+
+
+@pytest.mark.parametrize("pitch", [48, 55, 61, 79])
+def test_harmonic_pitch_is_the_played_note_not_its_loudest_partial(pitch):
+    """The strongest partial is the 2nd or 4th: the dominant bin is an octave or two up, the
+    harmonic estimate is the played pitch (not a semitone or an octave off)."""
+    from dldiy_sing.evaluate import dominant_bin, harmonic_pitch
+
+    notes = torch.from_numpy(np.stack([tone(pitch, 100, [0.3, 1.0, 0.4, 0.2]),
+                                       tone(pitch, 100, [0.2, 0.3, 0.2, 1.0, 0.3, 0.1])]))
+    lp = log_power(notes, epsilon=1e-2)
+    assert harmonic_pitch(lp, 1e-2).tolist() == [pitch, pitch]
+    f0_bin = 440 * 2 ** ((pitch - 69) / 12) / 15.625
+    assert abs(float(dominant_bin(lp)[1]) - 4 * f0_bin) <= 1
