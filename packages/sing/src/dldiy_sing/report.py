@@ -79,6 +79,9 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
     r.headline("test, nearest-neighbour baseline", test.get("nearest_neighbour"))
     r.headline("test, autoencoder", test.get("autoencoder"))
     r.headline("test, silence", test.get("silence"))
+    r.headline("test notes at the requested pitch, SING", test.get("sing_pitch_match"))
+    r.headline("test notes at the requested pitch, nearest neighbour",
+               test.get("nearest_neighbour_pitch_match"))
     r.headline("training notes", int(len(split["train"])))
     r.text(f"Run {run_dir} (preset sizes: {model.cfg.model.channels} decoder channels, LSTM "
            f"{model.cfg.model.layers} x {model.cfg.model.hidden}); corpus {corpus.folder.name}: "
@@ -93,6 +96,13 @@ def demo(cfg: SingConfig, out: Path, run: str | None = None, force: bool = False
     r.table(["split", "notes", "SING", "autoencoder", "nearest neighbour", "silence"],
             [[s, scores[s]["notes"], scores[s]["sing"], scores[s].get("autoencoder"),
               scores[s]["nearest_neighbour"], scores[s]["silence"]]
+             for s in ("train", "valid", "test") if s in scores])
+    r.section("Pitch: share of notes at the requested pitch (harmonic estimate) / whose "
+              "strongest partial is the target's")
+    methods = ("sing", "autoencoder", "nearest_neighbour")
+    r.table(["split", "SING", "autoencoder", "nearest neighbour"],
+            [[s, *(f"{scores[s][f'{m}_pitch_match']:.0%} / {scores[s][f'{m}_peak_match']:.0%}"
+                   if f"{m}_pitch_match" in scores[s] else "-" for m in methods)]
              for s in ("train", "valid", "test") if s in scores])
     r.section("Training, per stage")
     curves = model.curves if model.curves is not None else stage_curves(run_dir)
