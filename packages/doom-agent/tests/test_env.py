@@ -103,7 +103,7 @@ def test_a_death_does_not_end_the_round(name, rockets):
         done = False
         while not done:
             _, _, done, _, info = env.step(0)
-        assert info["ep_deaths"] == 1 and info["ep_frags"] == -1
+        assert info["ep_deaths"] == 1 and info["ep_frags"] == info["ep_return"] == -1
         assert limit - 4 <= info["ep_tics"] <= limit
     env.close()
 

@@ -4,8 +4,8 @@ game variables as inputs, game features from the labels buffer, shaped rewards.
 Observation: ``{"screen": uint8 [C, H, W] (C = 3 RGB or 1 grey; paper 3 x 60 x 108),
 "variables": float32 [2] (health / 100, selected-weapon ammo / 50)}``. ``info`` carries the
 game features ``[3]`` (enemy, health item, ammo item visible), the navigation reward and the
-episode's running statistics (return in the scenario's own units, kills, deaths, frags, tics,
-shots: steps on which the ammunition went down).
+episode's running statistics (return in the scenario's own units, frags in deathmatch; kills,
+deaths, frags, tics, shots: steps on which the ammunition went down).
 This module does not import torch: vector-env workers stay small.
 """
 
@@ -194,7 +194,9 @@ class DoomEnv(gym.Env):
             self._ep["deaths"] += 1
         self._ep["kills"] += e.kills
         self._ep["frags"] += e.kills - e.suicides if self.deathmatch else e.kills
-        self._ep["return"] += native
+        # deathmatch: the round's score is its frags (the competition's; cig.cfg gives no
+        # reward of its own), what validation ranks checkpoints by
+        self._ep["return"] = self._ep["frags"] if self.deathmatch else self._ep["return"] + native
         reward = self.reward_scale * native
         if self.shaping.enabled:
             reward += shaped_reward(e, died, self.shaping)
