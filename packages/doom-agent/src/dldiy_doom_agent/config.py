@@ -137,7 +137,7 @@ PRESETS: dict[str, dict] = {
     "quick": {
         "env": {"width": 84, "height": 48},
         "model": {"lstm": 256},
-        "rl": {"replay": 50_000, "seq_len": 8, "burn_in": 2, "n_step": 5, "eps_steps": 5_000,
+        "rl": {"replay": 50_000, "seq_len": 8, "burn_in": 2, "n_step": 5, "eps_steps": 10_000,
                "learning_starts": 1_000, "target_every": 100, "lr": 2.5e-4,
                "env_steps_per_update": 4},
         "train": {"max_steps": 6_000, "batch_size": 16, "log_every": 100,
