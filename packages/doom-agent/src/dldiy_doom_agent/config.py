@@ -40,7 +40,7 @@ class ShapingConfig:
 @dataclass
 class EnvConfig:
     scenario: str = "defend_the_center"
-    """basic, defend_the_center, health_gathering, deathmatch, or a .cfg file."""
+    """basic, defend_the_center, health_gathering, deathmatch, deathmatch_full, or a .cfg file."""
     frame_skip: int = 4
     width: int = 108
     height: int = 60
