@@ -175,14 +175,13 @@ def harmonic_pitch(log_spec: torch.Tensor, epsilon: float, n_fft: int = 1024,
     mag = (log_spec.exp() - epsilon).clamp(min=0).mean(dim=2).sqrt()  # [B, F]
     pitches = torch.arange(21, 109, device=log_spec.device)
     f0 = 440.0 * 2.0 ** ((pitches - 69) / 12)
-    bins = f0[:, None] * torch.arange(1, harmonics + 1, device=log_spec.device) * n_fft \
-        / sample_rate  # [M, K]
+    k = torch.arange(1, harmonics + 1, device=log_spec.device)
+    bins = f0[:, None] * k * n_fft / sample_rate  # [M, K]
     inside = bins < mag.shape[1] - 1
     lo = bins.floor().long().clamp(max=mag.shape[1] - 2)
     frac = bins - lo
     vals = mag[:, lo] * (1 - frac) + mag[:, lo + 1] * frac  # [B, M, K]
-    weight = torch.arange(1, harmonics + 1, device=log_spec.device) ** -0.5
-    return pitches[(vals * inside * weight).sum(dim=-1).argmax(dim=1)]
+    return pitches[(vals * inside * k ** -0.5).sum(dim=-1).argmax(dim=1)]
 
 
 def score_split(run: Run, corpus: NSynth, train: np.ndarray, index: np.ndarray,
