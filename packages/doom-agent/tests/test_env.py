@@ -189,3 +189,20 @@ def test_shaping_from_variable_deltas():
     assert shaped_reward(suicide, True, cfg) == pytest.approx(-5 - 5 - 1)
     pickup = events(Vars(health=50, ammo=10), Vars(health=75, ammo=30), deathmatch=False)
     assert pickup.pickups == 2 and shaped_reward(pickup, False, cfg) == pytest.approx(2)
+
+
+def test_fire_combos_append_strafe_and_fire():
+    from dldiy_doom_agent.scenarios import A, ML, MR, scenario
+    assert scenario("basic").actions == ((ML,), (MR,), (A,))
+    assert scenario("basic", True).actions == ((ML,), (MR,), (A,), (ML, A), (MR, A))
+    env = make_env(EnvConfig(scenario="basic", fire_combos=True))
+    assert env.action_space.n == 5
+    env.reset(seed=1)  # the monster off-centre
+    at, done = (env._cur.x, env._cur.y), False
+    for _ in range(4):
+        _, _, done, _, info = env.step(3)  # strafe left and fire, together
+        if done:
+            break
+    assert info["ep_shots"] >= 1  # it fired ...
+    assert done or (env._cur.x, env._cur.y) != at  # ... and moved (or killed, which ends the game)
+    env.close()

@@ -123,7 +123,7 @@ def learner_speed(cfg: DoomConfig, precision: str, seconds: float,
     """Updates per second (and env steps per second when ``with_env``)."""
     c = copy.deepcopy(cfg)
     c.train = dataclasses.replace(c.train, precision=precision)
-    sc = scenario(c.env.scenario)
+    sc = scenario(c.env.scenario, c.env.fire_combos)
     torch.manual_seed(0)
     model = build_model(c)
     target = copy.deepcopy(model).requires_grad_(False)

@@ -42,6 +42,9 @@ class EnvConfig:
     scenario: str = "defend_the_center"
     """basic, defend_the_center, health_gathering, deathmatch, deathmatch_full, or a .cfg file."""
     frame_skip: int = 4
+    fire_combos: bool = False
+    """Also offer each non-firing action with ATTACK held (``scenarios.scenario``): the paper's
+    agents press several buttons at once; basic then fires on the strafe that aligns."""
     width: int = 108
     height: int = 60
     grey: bool = False

@@ -9,6 +9,7 @@ score in that game (with the agent's own actions, each strafe lasts ``frame_skip
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -28,26 +29,33 @@ MAX_STRAFE_TICS = 64
 def strafe_then_fire(cfg: DoomConfig, episodes: int, seed: int = VALID_SEED
                      ) -> list[dict[str, float]]:
     """Per game ``seed + e``: the best return of "strafe ``k`` steps left or right, then fire
-    (up to 3 shots)" over ``k = 0 .. MAX_STRAFE_TICS / frame_skip``, and that ``k``."""
-    sc = scenario(cfg.env.scenario)
+    (up to 3 shots)" over ``k = 0 .. MAX_STRAFE_TICS / frame_skip``, and that ``k``; with
+    ``env.fire_combos``, the first shot may also ride on the ``k``-th strafe."""
+    sc = scenario(cfg.env.scenario, cfg.env.fire_combos)
     if sc.name != "basic":
         raise UserError(f"env.scenario={cfg.env.scenario}: the strafe-then-fire reference is "
                         "for basic (its actions: left, right, fire)")
-    left, right, fire = 0, 1, 2
+    fire = 2  # actions: left, right, fire (then, with fire_combos, left + fire, right + fire)
+    ride = (False, True) if cfg.env.fire_combos else (False,)
     env = make_env(cfg.env)
     best = []
     try:
         for e in range(episodes):
             found = {"return": -np.inf, "strafes": -1.0}
-            for direction in (left, right):
-                for k in range(MAX_STRAFE_TICS // cfg.env.frame_skip + 1):
-                    env.reset(seed=seed + e)
-                    done, steps, info = False, 0, {}
-                    while not done and steps < k + 3:
-                        _, _, done, _, info = env.step(direction if steps < k else fire)
-                        steps += 1
-                    if done and info["ep_kills"] == 1 and info["ep_return"] > found["return"]:
-                        found = {"return": float(info["ep_return"]), "strafes": float(k)}
+            for direction, k, combo in itertools.product(
+                    (0, 1), range(MAX_STRAFE_TICS // cfg.env.frame_skip + 1), ride):
+                if combo and k == 0:
+                    continue
+                plan = [direction] * k + [fire] * 3
+                if combo:
+                    plan[k - 1] = 3 + direction
+                env.reset(seed=seed + e)
+                done, steps, info = False, 0, {}
+                while not done and steps < len(plan):
+                    _, _, done, _, info = env.step(plan[steps])
+                    steps += 1
+                if done and info["ep_kills"] == 1 and info["ep_return"] > found["return"]:
+                    found = {"return": float(info["ep_return"]), "strafes": float(k)}
             best.append(found)
     finally:
         env.close()

@@ -44,12 +44,13 @@ class DoomEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, scenario_name: str = "basic", *, frame_skip: int = 4, width: int = 108,
+    def __init__(self, scenario_name: str = "basic", *, frame_skip: int = 4,
+                 fire_combos: bool = False, width: int = 108,
                  height: int = 60, grey: bool = False, bots: int = 4, timelimit_min: float = 2.0,
                  feature_min_pixels: int = 12, reward_scale: float = 0.0,
                  shaping: dict | ShapingConfig | None = None, render_mode: str | None = None):
         vzd = _vizdoom()
-        self.spec_ = scenario(scenario_name)
+        self.spec_ = scenario(scenario_name, fire_combos)
         sc: Scenario = self.spec_
         if frame_skip < 1 or width < 16 or height < 16:
             raise UserError(f"env: frame_skip={frame_skip}, width={width}, height={height} "
@@ -221,7 +222,8 @@ class DoomEnv(gym.Env):
 
 
 def env_kwargs(cfg: EnvConfig) -> dict[str, Any]:
-    return {"scenario_name": cfg.scenario, "frame_skip": cfg.frame_skip, "width": cfg.width,
+    return {"scenario_name": cfg.scenario, "frame_skip": cfg.frame_skip,
+            "fire_combos": cfg.fire_combos, "width": cfg.width,
             "height": cfg.height, "grey": cfg.grey, "bots": cfg.bots,
             "timelimit_min": cfg.timelimit_min, "feature_min_pixels": cfg.feature_min_pixels,
             "reward_scale": cfg.reward_scale, "shaping": asdict(cfg.shaping)}

@@ -12,7 +12,7 @@ MAP02, with monsters) for the round after.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dldiy_core import UserError
@@ -84,9 +84,19 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def scenario(name: str) -> Scenario:
+def scenario(name: str, fire_combos: bool = False) -> Scenario:
     """The scenario called ``name``; a ``.cfg`` path makes a single-player scenario that uses
-    that config's own buttons, one action per button."""
+    that config's own buttons, one action per button. ``fire_combos`` appends, after the
+    scenario's own actions (whose indices stay), each action that does not fire with ATTACK
+    held as well (basic: strafe left + fire, strafe right + fire)."""
+    sc = _named(name)
+    if not fire_combos or A not in sc.buttons:
+        return sc
+    extra = tuple(c + (A,) for c in sc.actions if A not in c and c + (A,) not in sc.actions)
+    return replace(sc, actions=sc.actions + extra)
+
+
+def _named(name: str) -> Scenario:
     if name in SCENARIOS:
         return SCENARIOS[name]
     if name.endswith(".cfg"):

@@ -55,7 +55,7 @@ def screen_shape(cfg: DoomConfig) -> tuple[int, int, int]:
 
 
 def build_model(cfg: DoomConfig) -> Arnold:
-    sc = scenario(cfg.env.scenario)
+    sc = scenario(cfg.env.scenario, cfg.env.fire_combos)
     c, h, w = screen_shape(cfg)
     nav = sc.nav_actions if navigation_on(cfg, sc) else None
     return Arnold(c, h, w, len(sc.actions), nav, hidden=cfg.model.lstm,
@@ -107,7 +107,7 @@ def train(cfg: DoomConfig, out: str | Path | None, resume: bool = False,
     seed_everything(cfg.train.seed)
     model = build_model(cfg)
     target = copy.deepcopy(model).requires_grad_(False)
-    sc = scenario(cfg.env.scenario)
+    sc = scenario(cfg.env.scenario, cfg.env.fire_combos)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.rl.lr, alpha=cfg.rl.rmsprop_alpha,
                                     eps=1e-5)
     actors = Actors(cfg, model, target, screen_shape(cfg))
@@ -147,8 +147,8 @@ def load_agent(path: str | Path, scenario_name: str | None = None,
     except (KeyError, UserError) as e:
         raise CheckpointError(f"{path}: not a doom-agent checkpoint ({e})") from None
     if scenario_name:
-        trained = scenario(cfg.env.scenario)
-        other = scenario(scenario_name)
+        trained = scenario(cfg.env.scenario, cfg.env.fire_combos)
+        other = scenario(scenario_name, cfg.env.fire_combos)
         if len(other.actions) != len(trained.actions):
             raise CheckpointError(
                 f"{path}: made for another action space ({trained.name}: "
