@@ -44,7 +44,7 @@ def test_bad_input_is_one_line(run, tmp_path):
         (["eval", "--run", str(tmp_path / "missing")], "checkpoint not found"),
         (["eval", "--run", str(run), "--scenario", "health_gathering"],
          "made for another action space (basic: 3 actions, health_gathering: 5)"),
-        (["eval", "--run", str(run), "--json", str(ckpt)], "is an input of this command"),
+        (["eval", "--run", str(run), "--json", str(ckpt)], "is the input"),
         (["record", "--run", str(run), "--out", str(tmp_path / "x.mp4")], "GIF files"),
         (["eval", "--run", str(run), "--episodes", "0"], "--episodes=0"),
         (["eval", "--run", str(run), str(run / "checkpoint.safetensors")],

@@ -6,6 +6,7 @@ import pytest
 from dldiy_doom_agent.config import EnvConfig, ShapingConfig
 from dldiy_doom_agent.env import make_env, make_vector_env
 from dldiy_doom_agent.features import game_features
+from dldiy_doom_agent.scenarios import A, ML, MR, scenario
 from dldiy_doom_agent.shaping import Vars, events, navigation_reward, shaped_reward
 
 
@@ -192,7 +193,6 @@ def test_shaping_from_variable_deltas():
 
 
 def test_fire_combos_append_strafe_and_fire():
-    from dldiy_doom_agent.scenarios import A, ML, MR, scenario
     assert scenario("basic").actions == ((ML,), (MR,), (A,))
     assert scenario("basic", True).actions == ((ML,), (MR,), (A,), (ML, A), (MR, A))
     env = make_env(EnvConfig(scenario="basic", fire_combos=True))

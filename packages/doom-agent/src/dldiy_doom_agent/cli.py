@@ -12,6 +12,7 @@ import numpy as np
 from dldiy_core import (
     Commands,
     UserError,
+    check_outputs,
     config_from_args,
     emit_results,
     load_checkpoint,
@@ -30,12 +31,6 @@ def _config(args) -> DoomConfig:
         sets.insert(0, f"train.device={args.device}")
     args.sets = sets
     return config_from_args(DoomConfig, PRESETS, args)
-
-
-def _new_file(path: str | None, *inputs: Path) -> None:
-    """Outputs never replace an input of the same command."""
-    if path and any(Path(path).resolve() == Path(i).resolve() for i in inputs):
-        raise UserError(f"{path}: is an input of this command; choose another output file")
 
 
 def cmd_train(args) -> int:
@@ -120,8 +115,7 @@ def cmd_eval(args) -> int:
     ckpts = [checkpoint_path(run, args.checkpoint) for run in args.run]
     if len({c.resolve() for c in ckpts}) < len(ckpts):
         raise UserError(f"--run: the same checkpoint given twice ({', '.join(args.run)})")
-    _new_file(args.json, *ckpts)
-    _new_file(args.gif, *ckpts)
+    check_outputs([args.json, args.gif], ckpts)
     if args.episodes < 1:
         raise UserError(f"--episodes={args.episodes}: must be >= 1")
     runs, baseline = [], None
@@ -140,7 +134,7 @@ def cmd_diagnose(args) -> int:
     from .train import checkpoint_path, load_agent
 
     ckpts = [checkpoint_path(run, args.checkpoint) for run in args.run]
-    _new_file(args.json, *ckpts)
+    check_outputs([args.json], ckpts)
     if args.episodes < 0:
         raise UserError(f"--episodes={args.episodes}: must be >= 0")
     runs = [(str(c), *load_agent(c)) for c in ckpts]
@@ -154,7 +148,7 @@ def cmd_record(args) -> int:
     from .train import checkpoint_path, load_agent
 
     ckpt = checkpoint_path(args.run, args.checkpoint)
-    _new_file(args.out, ckpt)
+    check_outputs([args.out], [ckpt])
     if Path(args.out).suffix.lower() != ".gif":
         raise UserError(f"{args.out}: recordings are GIF files (name it .gif)")
     cfg, model = load_agent(ckpt, args.scenario)
