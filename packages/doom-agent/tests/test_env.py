@@ -6,7 +6,7 @@ import pytest
 from dldiy_doom_agent.config import EnvConfig, ShapingConfig
 from dldiy_doom_agent.env import make_env, make_vector_env
 from dldiy_doom_agent.features import game_features
-from dldiy_doom_agent.scenarios import A, ML, MR, scenario
+from dldiy_doom_agent.scenarios import ML, MR, A, scenario
 from dldiy_doom_agent.shaping import Vars, events, navigation_reward, shaped_reward
 
 
