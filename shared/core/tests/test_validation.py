@@ -98,16 +98,20 @@ def test_nan_loss_never_reaches_a_checkpoint(tmp_path):
 
 
 def test_resumable_settings_are_matched_by_full_path(tmp_path):
-    def trainer(device):
+    def trainer(device, steps=2, resumable=()):
         model = torch.nn.Linear(2, 1)
         cfg = TrainConfig(max_steps=2, batch_size=8, progress=False, device="cpu")
-        run_config = {"train": {"device": "cpu"}, "model": {"device": device}}
+        run_config = {"train": {"device": "cpu"}, "model": {"device": device},
+                      "stage": {"steps": steps}}
         return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), mse_loss, cfg,
-                       tmp_path, run_config=run_config)
+                       tmp_path, run_config=run_config, resumable=resumable)
     data = planted_regression(32, 2, 1)
     trainer("a").fit(data)
     with pytest.raises(CheckpointError, match=r"model.device: 'a' -> 'b'"):
         trainer("b").fit(data, resume=True)
+    with pytest.raises(CheckpointError, match=r"stage.steps: 2 -> 3"):
+        trainer("a", steps=3).fit(data, resume=True)
+    trainer("a", steps=3, resumable={"stage.steps"}).fit(data, resume=True)  # declared: allowed
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

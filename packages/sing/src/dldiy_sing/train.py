@@ -296,9 +296,9 @@ def _fit(cfg: SingConfig, run: Path, stage: str, model: nn.Module, loss_fn, sour
     folder = run / stage
     opt = torch.optim.Adam(model.parameters(), lr=cfg.stages.lr)
     trainer = Trainer(model, opt, loss_fn, tc, folder,
-                      run_config=run_config(cfg, data.corpus), stateful=stateful)
-    # --resume may extend a stage by more epochs, as it may for train.epochs
-    trainer.resumable |= {f"stages.{s}_epochs" for s in STAGES}
+                      run_config=run_config(cfg, data.corpus), stateful=stateful,
+                      # --resume may extend a stage by more epochs, as it may train.epochs
+                      resumable={f"stages.{s}_epochs" for s in STAGES})
     has_run = (folder / CHECKPOINT).exists()
     log.info("stage %s: %s", stage, "resuming" if resume and has_run else "training")
     trainer.fit(source, valid=valid, resume=resume and has_run)

@@ -144,6 +144,8 @@ class Trainer:
         run_config: the package's whole resolved config (saved, and checked on resume; the
             train section lives under ``config_key``).
         stateful: extra objects with ``state_dict``/``load_state_dict`` to checkpoint.
+        resumable: dotted ``run_config`` keys, besides the train section's ``RESUMABLE``, that
+            a resumed run may change (e.g. a stage's epochs).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
@@ -152,7 +154,8 @@ class Trainer:
                  scheduler_every: Literal["step", "epoch", "valid"] | None = None,
                  eval_fn: LossFn | None = None, hooks: Iterable[Hook] = (),
                  run_config: Mapping[str, Any] | None = None,
-                 stateful: Mapping[str, Any] | None = None, config_key: str = "train"):
+                 stateful: Mapping[str, Any] | None = None, config_key: str = "train",
+                 resumable: Iterable[str] = ()):
         check_config(config, config_key)
         self.config = c = config
         self.device = select_device(c.device)
@@ -179,7 +182,7 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.run_config = dict(run_config) if run_config is not None else {
             config_key: dataclasses.asdict(c)}
-        self.resumable = {f"{config_key}.{k}" for k in RESUMABLE}
+        self.resumable = {f"{config_key}.{k}" for k in RESUMABLE} | set(resumable)
         self.stateful = dict(stateful or {})
         self.state = TrainState()
         self.history: list[dict[str, float]] = []
