@@ -115,7 +115,7 @@ def cmd_eval(args) -> int:
     ckpts = [checkpoint_path(run, args.checkpoint) for run in args.run]
     if len({c.resolve() for c in ckpts}) < len(ckpts):
         raise UserError(f"--run: the same checkpoint given twice ({', '.join(args.run)})")
-    check_outputs([args.json, args.gif], ckpts)
+    check_outputs([args.json, args.gif], ckpts, force=args.force)
     if args.episodes < 1:
         raise UserError(f"--episodes={args.episodes}: must be >= 1")
     runs, baseline = [], None
@@ -134,7 +134,7 @@ def cmd_diagnose(args) -> int:
     from .train import checkpoint_path, load_agent
 
     ckpts = [checkpoint_path(run, args.checkpoint) for run in args.run]
-    check_outputs([args.json], ckpts)
+    check_outputs([args.json], ckpts, force=args.force)
     if args.episodes < 0:
         raise UserError(f"--episodes={args.episodes}: must be >= 0")
     runs = [(str(c), *load_agent(c)) for c in ckpts]
@@ -148,7 +148,7 @@ def cmd_record(args) -> int:
     from .train import checkpoint_path, load_agent
 
     ckpt = checkpoint_path(args.run, args.checkpoint)
-    check_outputs([args.out], [ckpt])
+    check_outputs([args.out], [ckpt], force=args.force)
     if Path(args.out).suffix.lower() != ".gif":
         raise UserError(f"{args.out}: recordings are GIF files (name it .gif)")
     cfg, model = load_agent(ckpt, args.scenario)
@@ -225,6 +225,8 @@ def commands() -> Commands:
     c.add_argument("--epsilon", type=float, default=0.05)
     c.add_argument("--json", help="write the figures here (results file)")
     c.add_argument("--gif", help="also record the first episode here")
+    c.add_argument("--force", action="store_true",
+                   help="may replace a file inside a run folder (never an input)")
     c.add_argument("--baseline", action="store_true",
                    help="also play a random policy in the same games (random_* figures)")
     c = cli.add("diagnose", cmd_diagnose, "basic: where runs lose points on the validation "
@@ -238,6 +240,8 @@ def commands() -> Commands:
     c.add_argument("--no-reference", action="store_true",
                    help="skip the exhaustive strafe-then-fire search")
     c.add_argument("--json", help="write the figures here (results file)")
+    c.add_argument("--force", action="store_true",
+                   help="may replace a file inside a run folder (never an input)")
     c = cli.add("record", cmd_record, "record one episode as an animated GIF", config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
     _checkpoint_arg(c)
@@ -246,6 +250,8 @@ def commands() -> Commands:
     c.add_argument("--epsilon", type=float, default=0.05)
     c.add_argument("--frames", type=int, default=600, help="frames kept at most")
     c.add_argument("--every", type=int, default=2, help="keep one frame in N")
+    c.add_argument("--force", action="store_true",
+                   help="may replace a file inside a run folder (never an input)")
     c = cli.add("export", cmd_export, "a small file of a run to ship (what demo loads)",
                 config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
