@@ -37,6 +37,11 @@ def test_train_eval_index_search(run, tmp_path, vectors_file):
                             "--k", "3", "--mmap", "--out", str(tmp_path / "mapped.ivecs")])
     assert result.code == 0, result.err
     assert np.array_equal(read_vecs(tmp_path / "mapped.ivecs"), ids)
+    result = run_cli(main, ["index", "search", "--index", str(idx), "--queries", str(q),
+                            "--k", "3", "--mmap", "--fast-scan", "--shortlist", "100",
+                            "--out", str(tmp_path / "fast.ivecs")])
+    assert result.code == 0, result.err
+    assert np.array_equal(read_vecs(tmp_path / "fast.ivecs"), ids)
 
 
 def test_bad_input_is_one_line(run, tmp_path, vectors_file):
@@ -56,6 +61,8 @@ def test_bad_input_is_one_line(run, tmp_path, vectors_file):
         ([*search, str(cut)], "cut.fvecs: truncated or corrupt"),
         ([*search, str(vectors_file), "--k", "5000"],
          "--k 5000: must be between 1 and the 3000"),
+        ([*search, str(vectors_file), "--fast-scan", "--shortlist", "0"],
+         "--shortlist 0: must be >= 1"),
         (["index", "search", "--index", str(other), "--queries", str(vectors_file)],
          "not a catalyzer index"),
         (["train", "--out", str(tmp_path / "x"), "--set", "data.source=nowhere"],

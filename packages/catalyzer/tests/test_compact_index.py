@@ -174,8 +174,14 @@ def test_memory_fair_curves_and_plot(net, data, tmp_path, monkeypatch):
     assert {"PQ8np", "PQ16x4fs", "PQ24np", "PQ48x4fs"} <= set(got)
     ivf = [v for k, v in got.items() if k.startswith("IVF")]
     assert len(ivf) == 2 and all(len(v["points"]) == 2 for v in ivf)
+    for bf16 in ("", "-bf16"):
+        fast = got[f"catalyzer-fastscan-r2=79{bf16}"]
+        assert [p["shortlist"] for p in fast["points"]] == [1, 2, 4]
+        assert 12 <= fast["bytes_per_vector"] <= 12.1
+    assert out["qps_catalyzer64_fastscan"] == fast["points"][1]["qps"]  # bf16, shortlist 2
+    assert out["bytes_per_vector_catalyzer64_fastscan"] == fast["bytes_per_vector"]
     for v in got.values():
-        assert v["bytes_per_vector"] in (8, 24)
+        assert v["bytes_per_vector"] in (8, 24) or 12 <= v["bytes_per_vector"] <= 12.1
         assert all(0 <= p["recall10"] <= 1 and p["qps"] > 0 for p in v["points"])
     png = curves.plot_curves(got, tmp_path / "curves.png")
     assert png.read_bytes()[:4] == b"\x89PNG"

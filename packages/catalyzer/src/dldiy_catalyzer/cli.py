@@ -200,9 +200,12 @@ def cmd_index_search(args) -> int:
         raise UserError(f"--k {args.k}: must be >= 1")
     if args.rerank < 0:
         raise UserError(f"--rerank {args.rerank}: must be >= 0 (0: no re-ranking)")
+    if args.shortlist < 1:
+        raise UserError(f"--shortlist {args.shortlist}: must be >= 1")
     index_path = check_input(args.index, "index")
     queries = check_input(args.queries, "queries")
-    index = CatalyzerIndex.load(index_path, mmap=args.mmap)
+    index = CatalyzerIndex.load(index_path, mmap=args.mmap, fast_scan=args.fast_scan)
+    index.shortlist, index.bf16 = args.shortlist, args.bf16
     # the files the index was built from are inputs too: ids never replace the dataset
     built_from = [Path(p) for p in index.sources.values()]
     out = out_file(args.out, [index_path, queries, *built_from], args.force, ".ivecs",
@@ -361,6 +364,14 @@ def commands() -> Commands:
     c.add_argument("--rerank", type=int, default=0, help="re-rank this many candidates exactly")
     c.add_argument("--mmap", action="store_true",
                    help="memory-map the index's points and raw vectors instead of reading them")
+    c.add_argument("--fast-scan", action="store_true",
+                   help="search 4-bit codes of the points with faiss PQ fast-scan (12 B/vector "
+                        "at 64 bits), the shortlist re-scored exactly")
+    c.add_argument("--shortlist", type=int, default=2,
+                   help="fast-scan candidates per result, re-scored exactly (default 2)")
+    c.add_argument("--bf16", action="store_true",
+                   help="embed the queries under bfloat16 autocast (faster, rankings move a "
+                        "little)")
     add_output_args(c, required=False, help=".ivecs file for the ids (default: print)")
     c = cli.add("tune", cmd_tune, "pick lambda and (d_out, r2) at a bit budget on a validation "
                 "split carved from the training set (never the queries)")

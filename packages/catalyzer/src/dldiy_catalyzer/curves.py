@@ -1,7 +1,8 @@
 """Memory-fair speed: recall@10 against queries/s at equal bytes held per vector.
 
 The catalyzer index holds 24 B/vector (int8 lattice points of a 64-bit code, d_out = 24) and
-searches exhaustively; faiss indexes are set against it at 8 B (their 64-bit codes: PQ8, OPQ8,
+searches exhaustively, or 12 B/vector under its fast scan (one point per shortlist length, fp32
+and bf16 queries); faiss indexes are set against it at 8 B (their 64-bit codes: PQ8, OPQ8,
 PQ fast-scan 16x4) and at 24 B (PQ24, fast-scan 48x4, and IVF with 16 B codes + the 8 B id each
 inverted list stores, swept over nprobe). Every point is measured in the same run, on
 the same database and queries, with the same number of threads, by one timing function
@@ -105,7 +106,7 @@ def plot_curves(curves: dict[str, dict], path: str | Path, title: str = "") -> P
         pts = c["points"]
         style = "-o" if c["bytes_per_vector"] >= 24 else "--s"
         ax.plot([p["qps"] for p in pts], [p["recall10"] for p in pts], style,
-                label=f"{name} ({c['bytes_per_vector']} B)",
+                label=f"{name} ({c['bytes_per_vector']:.0f} B)",
                 linewidth=2.5 if name.startswith("catalyzer") else 1.2)
     ax.set(xscale="log", xlabel="queries / s (log)", ylabel="recall@10",
            title=title or "memory-fair speed: recall@10 vs queries/s")

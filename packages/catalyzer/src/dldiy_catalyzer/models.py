@@ -65,12 +65,15 @@ class Catalyzer(nn.Sequential):
 
 
 @torch.no_grad()
-def embed(net: nn.Module, x, batch: int = 4096) -> torch.Tensor:
-    """Eval-mode forward of ``x: [n, d_in]`` (numpy or memmap), in blocks -> ``[n, d_out]``."""
+def embed(net: nn.Module, x, batch: int = 4096, bf16: bool = False) -> torch.Tensor:
+    """Eval-mode forward of ``x: [n, d_in]`` (numpy or memmap), in blocks -> ``[n, d_out]``
+    float32; ``bf16``: the matmuls under bfloat16 autocast (the fast path of CPUs with bf16
+    instructions)."""
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
-    out = [net(torch.from_numpy(np.array(x[i:i + batch], dtype=np.float32)).to(device)).cpu()
-           for i in range(0, len(x), batch)]
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = [net(torch.from_numpy(np.array(x[i:i + batch], dtype=np.float32)).to(device))
+               .float().cpu() for i in range(0, len(x), batch)]
     net.train(was_training)
     return torch.cat(out) if out else torch.empty(0, net.d_out)
