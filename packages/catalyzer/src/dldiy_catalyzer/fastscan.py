@@ -24,6 +24,8 @@ NBITS = 4
 """Bits a coordinate: the code fast-scan's SIMD look-ups are built for."""
 QUERY_BLOCK = 4096
 """Queries re-scored at a time (bounds the ``[nq, shortlist, d]`` decoded candidates)."""
+DECODE_ROWS = 64 * 1024
+"""Rows decoded at a time by :meth:`LatticeFastScan.points` (bounded temporaries)."""
 
 
 def codebook(r2: int) -> np.ndarray:
@@ -45,9 +47,10 @@ class LatticeFastScan:
         self.d, self.r2 = d, r2
         self.scale = np.float32(math.sqrt(r2))
         self.values = codebook(r2)
+        self.centroids = (self.values / self.scale).astype(np.float32)
+        """The 16 values a code decodes to (the same for every coordinate)."""
         pq = faiss.IndexPQ(d, d, NBITS)
-        centroids = np.tile((self.values / self.scale).astype(np.float32), (d, 1))
-        faiss.copy_array_to_vector(centroids.ravel(), pq.pq.centroids)
+        faiss.copy_array_to_vector(np.tile(self.centroids, d), pq.pq.centroids)
         pq.is_trained = True
         self.index = faiss.IndexPQFastScan(pq)
         self._offsets, self._shifts = nibble_layout(self.index)
@@ -77,7 +80,10 @@ class LatticeFastScan:
     def points(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Rows ``start:stop`` decoded to ``[n, d]`` int8 coordinates (exceptions exact)."""
         stop = self.ntotal if stop is None else stop
-        out = np.rint(self.index.reconstruct_n(start, stop - start) * self.scale).astype(np.int8)
+        out = np.empty((stop - start, self.d), dtype=np.int8)
+        for i in range(start, stop, DECODE_ROWS):
+            j = min(i + DECODE_ROWS, stop)
+            out[i - start:j - start] = np.rint(self._decode(np.arange(i, j)) * self.scale)
         lo, hi = np.searchsorted(self.exception_ids, (start, stop))
         out[self.exception_ids[lo:hi] - start] = self.exception_points[lo:hi]
         return out
@@ -89,8 +95,7 @@ class LatticeFastScan:
         codes = faiss.rev_swig_ptr(self.index.codes.get(), self.index.codes.size())
         block, slot = np.divmod(ids, packer.nvec)
         nibble = codes[block[..., None] * packer.block_size + self._offsets[slot]]
-        centroids = (self.values / self.scale).astype(np.float32)
-        return centroids[(nibble >> self._shifts[slot]) & (2**NBITS - 1)]
+        return self.centroids[(nibble >> self._shifts[slot]) & (2**NBITS - 1)]
 
     def search(self, yq: np.ndarray, k: int, shortlist: int = 2
                ) -> tuple[np.ndarray, np.ndarray]:
