@@ -427,6 +427,13 @@ def test_damaged_or_missing_runs_are_one_line(world, tmp_path):
     assert_bad_input(main, ["eval", "--run", run], "checkpoint.safetensors", inputs=[run])
     assert_bad_input(main, ["features", world["wav"], "--run", run, "--out", tmp_path / "f.npy"],
                      "checkpoint.safetensors", inputs=[run], absent=[tmp_path / "f.npy"])
+    # features reads the checkpoint eval scores: the best on dev, when the run kept one
+    best_run = tmp_path / "best_run"
+    shutil.copytree(world["run"], best_run)
+    (best_run / "best.safetensors").write_bytes(b"not a checkpoint")
+    assert_bad_input(main, ["features", world["wav"], "--run", best_run, "--out",
+                            tmp_path / "g.npy"], "best.safetensors", inputs=[best_run],
+                     absent=[tmp_path / "g.npy"])
     assert_bad_input(main, ["eval", "--run", tmp_path / "nope"], "nope", "not found")
     assert_bad_input(main, ["eval", "--run", world["run"], "--corpus", tmp_path / "nocorpus"],
                      "nocorpus", "not found", inputs=[world["run"]])

@@ -93,7 +93,8 @@ def cmd_features(args) -> int:
     if len(set(dests)) < len(dests):
         raise UserError(f"{src}: two audio files share a name (e.g. a.wav and a.flac) and would "
                         "write the same .npy")
-    frontend = load_run(run)[1].frontend if run else make_frontend(args.frontend)
+    # the front end eval scores: the run's best dev checkpoint, when it kept one
+    frontend = load_run(run, best=True)[1].frontend if run else make_frontend(args.frontend)
     frontend.eval()
     waves = [load_audio(f, resample=args.resample) for f in files]  # check all before writing
     feats = []
@@ -199,7 +200,8 @@ def commands() -> Commands:
     c.add_argument("input", help="audio file or folder (searched recursively)")
     add_output_args(c, help=".npy file (or folder for a folder input)")
     c.add_argument("--frontend", default="tdfb-fixed", choices=FRONTENDS)
-    c.add_argument("--run", help="use the front end of this trained run instead")
+    c.add_argument("--run", help="use the front end of this trained run instead (its best "
+                   "dev checkpoint when it kept one, as eval)")
     c.add_argument("--resample", action="store_true", help="resample other rates to 16 kHz")
     c = cli.add("train", cmd_train, "train a recognizer with CTC")
     add_output_args(c, resume=True, help="run folder")
