@@ -38,7 +38,8 @@ def test_ctc_training_overfits_the_tone_corpus(tone_corpus, tmp_path):
     out = tmp_path / "per-best.json"
     assert run_cli(main, ["eval", "--run", str(run), "--json", str(out)]).code == 0
     best = json.loads(out.read_text())
-    assert best["checkpoint"] == "best.safetensors" and best["test"]["per"] > 0.9
+    assert best["checkpoint"] == "best.safetensors"
+    assert best["test"]["per"] > max(0.5, 2 * per["test"]["per"])  # one step: near chance
 
 
 def test_resume_equals_an_uninterrupted_run(tone_corpus, tmp_path):

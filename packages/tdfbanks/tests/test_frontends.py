@@ -33,8 +33,11 @@ def test_a_padded_batch_equals_its_items_one_by_one(name):
     for i, x in enumerate(items):
         batch[i, :len(x)] = x
     feats, frames = fe(batch, torch.tensor([len(x) for x in items]))
-    # The band path (fixed filters) truncates each band on a grid set by the batch's length.
-    atol = 1e-2 if getattr(fe, "impl", None) == "band" else 2e-4
+    # The band path (fixed filters) truncates each band on a grid set by the batch's length;
+    # the FFT path's transform size follows the input's length, and its rounding shows in the
+    # log energy of quiet bands (up to ~6e-4 with the FFT kernels of some CPUs). A padding
+    # leak would be orders of magnitude larger.
+    atol = {"band": 1e-2, "fft": 1e-3}.get(getattr(fe, "impl", None), 2e-4)
     for i, x in enumerate(items):
         alone, n = fe(x[None])
         assert frames[i] == n[0] == len(x) // 160 + 1
