@@ -275,8 +275,8 @@ class CatalyzerIndex:
             raise UserError(f"rerank={rerank}: re-ranking needs an index built with "
                             "keep_vectors")
         q = self._check(q, what)
-        shortlist = min(max(k, rerank), self.ntotal)
-        dist, ids = self._search_points(embed(self.net, q, bf16=self.bf16).numpy(), shortlist)
+        wanted = min(max(k, rerank), self.ntotal)  # lattice results (to re-rank when asked)
+        dist, ids = self._search_points(embed(self.net, q, bf16=self.bf16).numpy(), wanted)
         if not rerank:
             return dist[:, :k], ids[:, :k]
         return self._rerank(q, ids, k)
