@@ -12,6 +12,7 @@ import numpy as np
 from dldiy_core import (
     Commands,
     UserError,
+    add_output_args,
     check_outputs,
     config_from_args,
     emit_results,
@@ -223,10 +224,9 @@ def commands() -> Commands:
     c.add_argument("--scenario", help="play on another scenario with the same actions")
     c.add_argument("--episodes", type=int, default=10, help="test episodes per run")
     c.add_argument("--epsilon", type=float, default=0.05)
-    c.add_argument("--json", help="write the figures here (results file)")
-    c.add_argument("--gif", help="also record the first episode here")
-    c.add_argument("--force", action="store_true",
-                   help="may replace a file inside a run folder (never an input)")
+    add_output_args(c, flag="--json", required=False,
+                    help="write the figures here (results file)")
+    add_output_args(c, flag="--gif", required=False, help="also record the first episode here")
     c.add_argument("--baseline", action="store_true",
                    help="also play a random policy in the same games (random_* figures)")
     c = cli.add("diagnose", cmd_diagnose, "basic: where runs lose points on the validation "
@@ -239,19 +239,16 @@ def commands() -> Commands:
     c.add_argument("--epsilon", type=float, default=0.05)
     c.add_argument("--no-reference", action="store_true",
                    help="skip the exhaustive strafe-then-fire search")
-    c.add_argument("--json", help="write the figures here (results file)")
-    c.add_argument("--force", action="store_true",
-                   help="may replace a file inside a run folder (never an input)")
+    add_output_args(c, flag="--json", required=False,
+                    help="write the figures here (results file)")
     c = cli.add("record", cmd_record, "record one episode as an animated GIF", config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
     _checkpoint_arg(c)
-    c.add_argument("--out", required=True, help="file.gif")
+    add_output_args(c, help="file.gif")
     c.add_argument("--scenario")
     c.add_argument("--epsilon", type=float, default=0.05)
     c.add_argument("--frames", type=int, default=600, help="frames kept at most")
     c.add_argument("--every", type=int, default=2, help="keep one frame in N")
-    c.add_argument("--force", action="store_true",
-                   help="may replace a file inside a run folder (never an input)")
     c = cli.add("export", cmd_export, "a small file of a run to ship (what demo loads)",
                 config=False)
     c.add_argument("--run", required=True, help="run folder or checkpoint file")
