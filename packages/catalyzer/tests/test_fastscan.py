@@ -41,7 +41,7 @@ def test_codebook_holds_every_small_coordinate():
 def test_codes_decode_to_the_points_and_exceptions_are_exact():
     points = sphere_points(1000, seed=1)
     points[[37, 900]] = EXCEPTIONS
-    fast = LatticeFastScan(24, 79)
+    fast = LatticeFastScan(ZnCodec(24, 79))
     for i0, i1 in ((0, 13), (13, 500), (500, 1000)):  # adds of odd sizes: partial blocks
         fast.add(points[i0:i1])
     assert fast.ntotal == 1000 and list(fast.exception_ids) == [37, 900]

@@ -50,7 +50,8 @@ def speed(net, splits: Splits, yb: np.ndarray, k: int = 10, curves: bool = False
         name = f"catalyzer-fastscan-r2={index.codec.r2}" + ("-bf16" if bf16 else "")
         measured[name] = {"bytes_per_vector": fast.bytes_per_vector, "points": points}
     # the fast path: bf16 queries, the default shortlist (2 candidates a result)
-    chosen = measured[name]["points"][FAST_SHORTLISTS.index(2)]
+    chosen = measured[f"catalyzer-fastscan-r2={index.codec.r2}-bf16"]["points"][
+        FAST_SHORTLISTS.index(2)]
     out.update(qps_catalyzer64_fastscan=chosen["qps"],
                recall10_catalyzer64_fastscan=chosen["recall10"],
                bytes_per_vector_catalyzer64_fastscan=fast.bytes_per_vector)

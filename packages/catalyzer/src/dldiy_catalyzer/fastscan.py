@@ -20,6 +20,8 @@ import math
 import faiss
 import numpy as np
 
+from .lattice import ZnCodec
+
 NBITS = 4
 """Bits a coordinate: the code fast-scan's SIMD look-ups are built for."""
 QUERY_BLOCK = 4096
@@ -43,19 +45,20 @@ class LatticeFastScan:
     outside the codebook, its id and int8 row (exceptions).
     """
 
-    def __init__(self, d: int, r2: int):
-        self.d, self.r2 = d, r2
-        self.scale = np.float32(math.sqrt(r2))
-        self.values = codebook(r2)
-        self.centroids = (self.values / self.scale).astype(np.float32)
+    def __init__(self, codec: ZnCodec):
+        self.codec, self.d = codec, codec.d
+        self.values = codebook(codec.r2)
+        self.centroids = codec.unit(self.values)
         """The 16 values a code decodes to (the same for every coordinate)."""
-        pq = faiss.IndexPQ(d, d, NBITS)
-        faiss.copy_array_to_vector(np.tile(self.centroids, d), pq.pq.centroids)
+        pq = faiss.IndexPQ(self.d, self.d, NBITS)
+        faiss.copy_array_to_vector(np.tile(self.centroids, self.d), pq.pq.centroids)
         pq.is_trained = True
         self.index = faiss.IndexPQFastScan(pq)
-        self._offsets, self._shifts = nibble_layout(self.index)
+        packer = self.index.get_CodePacker()
+        self._nvec, self._block_bytes = packer.nvec, packer.block_size
+        self._offsets, self._shifts = nibble_layout(packer, self.index.M)
         self.exception_ids = np.empty(0, dtype=np.int64)
-        self.exception_points = np.empty((0, d), dtype=np.int8)
+        self.exception_points = np.empty((0, self.d), dtype=np.int8)
 
     @property
     def ntotal(self) -> int:
@@ -75,7 +78,7 @@ class LatticeFastScan:
             ids = np.flatnonzero(outside) + self.ntotal
             self.exception_ids = np.concatenate([self.exception_ids, ids])
             self.exception_points = np.concatenate([self.exception_points, points[outside]])
-        self.index.add(points.astype(np.float32) / self.scale)  # exact: centroids are these
+        self.index.add(self.codec.unit(points))  # exact: the centroids are these values
 
     def points(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Rows ``start:stop`` decoded to ``[n, d]`` int8 coordinates (exceptions exact)."""
@@ -83,19 +86,19 @@ class LatticeFastScan:
         out = np.empty((stop - start, self.d), dtype=np.int8)
         for i in range(start, stop, DECODE_ROWS):
             j = min(i + DECODE_ROWS, stop)
-            out[i - start:j - start] = np.rint(self._decode(np.arange(i, j)) * self.scale)
+            out[i - start:j - start] = self.values[self._codes(np.arange(i, j))]
         lo, hi = np.searchsorted(self.exception_ids, (start, stop))
         out[self.exception_ids[lo:hi] - start] = self.exception_points[lo:hi]
         return out
 
-    def _decode(self, ids: np.ndarray) -> np.ndarray:
-        """``ids: [...]`` -> their unit vectors ``[..., d]``, read straight from the packed
-        codes (about twice as fast here as faiss's ``reconstruct_batch``, one id at a time)."""
-        packer = self.index.get_CodePacker()
+    def _codes(self, ids: np.ndarray) -> np.ndarray:
+        """``ids: [...]`` -> their 4-bit codes ``[..., d]`` (indices into :attr:`values`), read
+        straight from the packed codes (decoded, about twice as fast here as faiss's
+        ``reconstruct_batch``, one id at a time)."""
         codes = faiss.rev_swig_ptr(self.index.codes.get(), self.index.codes.size())
-        block, slot = np.divmod(ids, packer.nvec)
-        nibble = codes[block[..., None] * packer.block_size + self._offsets[slot]]
-        return self.centroids[(nibble >> self._shifts[slot]) & (2**NBITS - 1)]
+        block, slot = np.divmod(ids, self._nvec)
+        nibble = codes[block[..., None] * self._block_bytes + self._offsets[slot]]
+        return (nibble >> self._shifts[slot]) & (2**NBITS - 1)
 
     def search(self, yq: np.ndarray, k: int, shortlist: int = 2
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -110,13 +113,13 @@ class LatticeFastScan:
 
     def _search(self, yq: np.ndarray, k: int, shortlist: int) -> tuple[np.ndarray, np.ndarray]:
         _, ids = self.index.search(yq, min(max(shortlist, 1) * k, self.ntotal))
-        rows = self._decode(ids)
+        rows = self.centroids[self._codes(ids)]
         diff = rows - yq[:, None, :]
         dist = np.einsum("qkd,qkd->qk", diff, diff)
         if len(self.exception_ids):
             # the clamped copies are never returned; the exact rows compete instead
             dist[np.isin(ids, self.exception_ids)] = np.inf
-            exact = self.exception_points.astype(np.float32) / self.scale
+            exact = self.codec.unit(self.exception_points)
             e_dist, e_idx = faiss.knn(yq, exact, min(k, len(exact)))
             dist = np.concatenate([dist, e_dist], 1)
             ids = np.concatenate([ids, self.exception_ids[e_idx]], 1)
@@ -124,21 +127,18 @@ class LatticeFastScan:
         return np.take_along_axis(dist, order, 1), np.take_along_axis(ids, order, 1)
 
 
-def nibble_layout(index: faiss.IndexPQFastScan) -> tuple[np.ndarray, np.ndarray]:
+def nibble_layout(packer: faiss.CodePacker, m_total: int) -> tuple[np.ndarray, np.ndarray]:
     """Where fast-scan keeps each 4-bit code: ``(byte offsets, bit shifts)``, both
     ``[nvec, M]``, for slot ``j`` of a block and sub-quantizer ``m``, found by packing one
     code at a time with faiss's own ``CodePacker`` (its layout interleaves vectors for SIMD)."""
-    packer = index.get_CodePacker()
-    nvec, m_total = packer.nvec, index.M
-    offsets = np.empty((nvec, m_total), dtype=np.int64)
-    shifts = np.empty((nvec, m_total), dtype=np.uint8)
+    offsets = np.empty((packer.nvec, m_total), dtype=np.int64)
+    shifts = np.empty((packer.nvec, m_total), dtype=np.uint8)
     for m in range(m_total):
         code = np.zeros(packer.code_size, dtype=np.uint8)
         code[m // 2] = 1 << (4 * (m % 2))  # value 1 at sub-quantizer m (faiss's bit order)
-        for j in range(nvec):
+        for j in range(packer.nvec):
             block = np.zeros((1, packer.block_size), dtype=np.uint8)
             packer.pack_1(code, j, block)
             (byte,) = np.flatnonzero(block[0])
-            block = block[0]
-            offsets[j, m], shifts[j, m] = byte, 4 if block[byte] == 16 else 0
+            offsets[j, m], shifts[j, m] = byte, 4 if block[0, byte] == 16 else 0
     return offsets, shifts

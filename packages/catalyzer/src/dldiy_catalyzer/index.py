@@ -156,7 +156,7 @@ class CatalyzerIndex:
         self.sources: dict[str, str] = {}
         """Files the index was built from (``{"vectors": path, ...}``), kept in the file."""
         self._points = GrowingRows(self.codec.d, np.int8)
-        self._fast = LatticeFastScan(self.codec.d, self.codec.r2) if fast_scan else None
+        self._fast = LatticeFastScan(self.codec) if fast_scan else None
         self._vectors = GrowingRows(net.d_in, np.float32)
 
     @property
