@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dldiy_doom_agent.config import EnvConfig, ShapingConfig
-from dldiy_doom_agent.env import make_env, make_vector_env
+from dldiy_doom_agent.env import ENGINE_DIR, make_env, make_vector_env
 from dldiy_doom_agent.features import game_features
 from dldiy_doom_agent.scenarios import ML, MR, A, scenario
 from dldiy_doom_agent.shaping import Vars, events, navigation_reward, shaped_reward
@@ -161,6 +161,42 @@ def test_vector_env_resets_in_the_same_step():
     assert info["final_info"]["ep_tics"].tolist() == [300, 300]
     assert info["ep_tics"].tolist() == [0, 0]  # already the next episode
     venv.close()
+
+
+def test_the_engine_folder_exists_before_a_game_starts(tmp_path, monkeypatch):
+    """Each engine creates ./_vizdoom on start, checking first: games started together in a
+    new working folder raced there and a loser's worker crashed (13 of 30 starts of two
+    games in a stress run). The folder is made before the engine starts."""
+    monkeypatch.chdir(tmp_path)
+    env = make_env(EnvConfig(scenario="basic"))
+    seen = []
+
+    class Game:  # the real game, its init spied on
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def init(self):
+            seen.append((tmp_path / ENGINE_DIR).is_dir())
+            real.init()
+
+    real, env.game = env.game, Game()
+    try:
+        env.reset(seed=0)
+    finally:
+        env.close()
+    assert seen == [True]
+
+
+def test_games_started_together_in_a_new_folder(tmp_path, monkeypatch):
+    for run in range(2):
+        (tmp_path / str(run)).mkdir()
+        monkeypatch.chdir(tmp_path / str(run))
+        venv = make_vector_env(EnvConfig(scenario="basic"), 4)
+        try:
+            obs, _ = venv.reset(seed=run)
+            assert obs["screen"].shape == (4, 3, 60, 108)
+        finally:
+            venv.close()
 
 
 class _Label:

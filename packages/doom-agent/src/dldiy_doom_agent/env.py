@@ -31,6 +31,8 @@ from .shaping import Vars, events, navigation_reward, shaped_reward
 log = logging.getLogger(__name__)
 N_VARIABLES = 2
 AMMO_SCALE = 50.0
+ENGINE_DIR = "_vizdoom"
+"""The engine's own folder (caches, bot definitions), relative to the working directory."""
 
 
 def _vizdoom():
@@ -149,6 +151,10 @@ class DoomEnv(gym.Env):
         if seed is not None:
             self.game.set_seed(int(seed) % 2**31)
         if not self.started:
+            # the engine creates its folder ./_vizdoom on start, checking first: games started
+            # together in a new folder race there, and the loser exits (its controller then
+            # crashes or waits forever); made here, it exists before any of them starts
+            os.makedirs(ENGINE_DIR, exist_ok=True)
             self.game.init()
             self.started = True
         game = self.game
