@@ -6,6 +6,7 @@ Standard library only (Python >= 3.11 for tomllib): the tools start under the sy
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -95,25 +96,39 @@ class Run:
     code: int
     seconds: float
     log: Path
+    timed_out: bool = False
 
 
 def run_logged(cmd: list[str], log: Path, cwd: Path = REPO, env: dict | None = None,
-               echo: bool = False) -> Run:
-    """Run ``cmd`` with output to ``log`` (and to the terminal when ``echo``); time it."""
+               echo: bool = False, timeout: float | None = None) -> Run:
+    """Run ``cmd`` with output to ``log`` (and to the terminal when ``echo``); time it.
+
+    ``timeout`` (not with ``echo``): seconds after which the command and every process it
+    started (its session: test workers, games, torchrun) are killed; the run then reports
+    ``timed_out`` and the log ends with a line saying so. Ctrl-C kills them too.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    timed_out = False
     with open(log, "w") as f:
-        if echo:
-            p = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for line in p.stdout:
+        p = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
+                             stdout=subprocess.PIPE if echo else f, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=timeout is not None)
+        try:
+            for line in p.stdout if echo else ():
                 f.write(line)
                 sys.stdout.write(line)
-            code = p.wait()
-        else:
-            code = subprocess.call(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=f,
-                                   stderr=subprocess.STDOUT)
-    return Run(code, time.perf_counter() - t0, log)
+            code = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            code, timed_out = p.wait(), True
+            f.write(f"\n{Path(cmd[0]).name}: killed after {timeout:.0f} s (this run's time "
+                    "limit)\n")
+        except KeyboardInterrupt:
+            if timeout is not None:  # its own session: the terminal's Ctrl-C did not reach it
+                os.killpg(p.pid, signal.SIGKILL)
+            raise
+    return Run(code, time.perf_counter() - t0, log, timed_out)
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -1,8 +1,10 @@
 """tools/test: CONTRIBUTING's rules (core API, commands), skips under CI, the summary line."""
 
+import os
 import re
 import sys
 import textwrap
+import time
 
 import pytest
 from conftest import TOOLS, run_tool, write_core, write_package
@@ -138,3 +140,34 @@ def test_gpu_option_fails_without_cuda(fixture_repo):
     p = run_tool("test", "--gpu", "--package", "tiny", root=fixture_repo)
     assert p.returncode == 1 and "CUDA device" in p.stdout and "FAILED" in p.stdout
     assert last_line(p) == (0, 1, 0)
+
+
+def test_a_stuck_test_fails_with_its_stack_and_the_suite_goes_on(fixture_repo):
+    write_suite(fixture_repo, extra='''
+def test_stuck():
+    import time
+    time.sleep(120)
+''')
+    p = run_tool("test", "--only", "tests", "--package", "tiny", "--test-limit", "2",
+                 root=fixture_repo)
+    assert p.returncode == 1 and last_line(p) == (1, 1, 1), p.stdout
+    assert "Timeout" in p.stdout and "time.sleep(120)" in p.stdout
+
+
+def test_a_stuck_suite_is_killed_with_the_processes_it_started(fixture_repo, tmp_path):
+    pid_file = tmp_path / "worker.pid"
+    write_suite(fixture_repo, extra=f'''
+def test_stuck_in_a_worker():
+    import subprocess, time
+    worker = subprocess.Popen(["sleep", "300"])
+    open({str(pid_file)!r}, "w").write(str(worker.pid))
+    time.sleep(300)
+''')
+    p = run_tool("test", "--only", "tests", "--package", "tiny", "--suite-limit", "8",
+                 root=fixture_repo)
+    assert p.returncode == 1 and "killed after 8 s" in p.stdout, p.stdout
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # the worker went with its suite
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.1)
