@@ -5,6 +5,7 @@ Standard library only (Python >= 3.11 for tomllib): the tools start under the sy
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -105,7 +106,8 @@ def run_logged(cmd: list[str], log: Path, cwd: Path = REPO, env: dict | None = N
 
     ``timeout`` (not with ``echo``): seconds after which the command and every process it
     started (its session: test workers, games, torchrun) are killed; the run then reports
-    ``timed_out`` and the log ends with a line saying so. Ctrl-C kills them too.
+    ``timed_out`` and the log ends with a line saying so. With a ``timeout``, whatever the
+    command leaves running in its session when it ends (or on Ctrl-C) is killed too.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -124,10 +126,12 @@ def run_logged(cmd: list[str], log: Path, cwd: Path = REPO, env: dict | None = N
             code, timed_out = p.wait(), True
             f.write(f"\n{Path(cmd[0]).name}: killed after {timeout:.0f} s (this run's time "
                     "limit)\n")
-        except KeyboardInterrupt:
-            if timeout is not None:  # its own session: the terminal's Ctrl-C did not reach it
-                os.killpg(p.pid, signal.SIGKILL)
-            raise
+        finally:
+            # its own session: what it left running (a crashed worker's game engine), or all
+            # of it on Ctrl-C (which the terminal did not send there), goes with it
+            if timeout is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
     return Run(code, time.perf_counter() - t0, log, timed_out)
 
 

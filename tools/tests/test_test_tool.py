@@ -171,3 +171,20 @@ def test_stuck_in_a_worker():
         for _ in range(50):
             os.kill(pid, 0)
             time.sleep(0.1)
+
+
+def test_what_a_suite_leaves_running_is_killed_when_it_ends(fixture_repo, tmp_path):
+    pid_file = tmp_path / "orphan.pid"
+    write_suite(fixture_repo, extra=f'''
+def test_leaves_a_process():
+    import subprocess
+    orphan = subprocess.Popen(["sleep", "300"])
+    open({str(pid_file)!r}, "w").write(str(orphan.pid))
+''')
+    p = run_tool("test", "--only", "tests", "--package", "tiny", root=fixture_repo)
+    assert p.returncode == 0 and last_line(p) == (2, 0, 1), p.stdout
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.1)
