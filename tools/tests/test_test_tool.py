@@ -154,37 +154,30 @@ def test_stuck():
     assert "Timeout" in p.stdout and "time.sleep(120)" in p.stdout
 
 
-def test_a_stuck_suite_is_killed_with_the_processes_it_started(fixture_repo, tmp_path):
-    pid_file = tmp_path / "worker.pid"
-    write_suite(fixture_repo, extra=f'''
-def test_stuck_in_a_worker():
-    import subprocess, time
-    worker = subprocess.Popen(["sleep", "300"])
-    open({str(pid_file)!r}, "w").write(str(worker.pid))
-    time.sleep(300)
-''')
-    p = run_tool("test", "--only", "tests", "--package", "tiny", "--suite-limit", "8",
-                 root=fixture_repo)
-    assert p.returncode == 1 and "killed after 8 s" in p.stdout, p.stdout
-    pid = int(pid_file.read_text())
-    with pytest.raises(ProcessLookupError):  # the worker went with its suite
-        for _ in range(50):
-            os.kill(pid, 0)
-            time.sleep(0.1)
-
-
-def test_what_a_suite_leaves_running_is_killed_when_it_ends(fixture_repo, tmp_path):
-    pid_file = tmp_path / "orphan.pid"
-    write_suite(fixture_repo, extra=f'''
-def test_leaves_a_process():
-    import subprocess
-    orphan = subprocess.Popen(["sleep", "300"])
-    open({str(pid_file)!r}, "w").write(str(orphan.pid))
-''')
-    p = run_tool("test", "--only", "tests", "--package", "tiny", root=fixture_repo)
-    assert p.returncode == 0 and last_line(p) == (2, 0, 1), p.stdout
-    pid = int(pid_file.read_text())
+def assert_gone(pid):
+    """The process ``pid`` ends within 5 s."""
     with pytest.raises(ProcessLookupError):
         for _ in range(50):
             os.kill(pid, 0)
             time.sleep(0.1)
+
+
+@pytest.mark.parametrize("stuck", [True, False])
+def test_a_suites_processes_go_with_it(fixture_repo, tmp_path, stuck):
+    """Stuck past --suite-limit, the suite is killed with what it started; ended, what it left
+    running (say a crashed worker's game engine) is killed too."""
+    pid_file = tmp_path / "worker.pid"
+    write_suite(fixture_repo, extra=f'''
+def test_starts_a_process():
+    import subprocess, time
+    worker = subprocess.Popen(["sleep", "300"])
+    open({str(pid_file)!r}, "w").write(str(worker.pid))
+    time.sleep(300 if {stuck} else 0)
+''')
+    p = run_tool("test", "--only", "tests", "--package", "tiny", "--suite-limit", "8",
+                 root=fixture_repo)
+    if stuck:
+        assert p.returncode == 1 and "killed after 8 s" in p.stdout, p.stdout
+    else:
+        assert p.returncode == 0 and last_line(p) == (2, 0, 1), p.stdout
+    assert_gone(int(pid_file.read_text()))
