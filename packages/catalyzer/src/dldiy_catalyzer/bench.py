@@ -42,16 +42,16 @@ def speed(net, splits: Splits, yb: np.ndarray, k: int = 10, curves: bool = False
     out = {"qps_catalyzer64": cat["qps"], "bytes_per_vector_catalyzer64": index.bytes_per_vector}
     fast = CatalyzerIndex(net, fast_scan=True)
     fast.add_outputs(yb)
+    fast_name = f"catalyzer-fastscan-r2={index.codec.r2}"
     for bf16 in (False, True):
         fast.bf16, points = bf16, []
         for fast.shortlist in FAST_SHORTLISTS:
             points.append({**measure(lambda q: fast.search(q, k), xq, splits.gt),
                            "shortlist": fast.shortlist})
-        name = f"catalyzer-fastscan-r2={index.codec.r2}" + ("-bf16" if bf16 else "")
-        measured[name] = {"bytes_per_vector": fast.bytes_per_vector, "points": points}
+        measured[fast_name + ("-bf16" if bf16 else "")] = {
+            "bytes_per_vector": fast.bytes_per_vector, "points": points}
     # the fast path: bf16 queries, the default shortlist (2 candidates a result)
-    chosen = measured[f"catalyzer-fastscan-r2={index.codec.r2}-bf16"]["points"][
-        FAST_SHORTLISTS.index(2)]
+    chosen = measured[fast_name + "-bf16"]["points"][FAST_SHORTLISTS.index(2)]
     out.update(qps_catalyzer64_fastscan=chosen["qps"],
                recall10_catalyzer64_fastscan=chosen["recall10"],
                bytes_per_vector_catalyzer64_fastscan=fast.bytes_per_vector)
